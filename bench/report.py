@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""bench/report.py - turn bench/run.sh raw results into RESULTS.md + plots.
+
+    python3 bench/report.py RAW_RESULTS_DIR OUT_DIR [WORKLOAD...]
+
+RAW_RESULTS_DIR is $MOS_BENCH_DIR/results: one folder per workload with the
+generator's sidecar.json, status.tsv (correctness pass: name, status, got,
+expected, peak RSS KiB) and hyperfine JSON per group (main, ude, cores), plus
+machine.txt. Rates use the sidecar's own counts; every ratio compares two
+medians from the SAME hyperfine call, so drift between calls cancels.
+Standard library only; plots through gnuplot when it is installed.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+READ_BOUND = "bound_pcapbuf"  # what mos-lua's input does: libpcap on a 1 MiB stdio buffer
+
+LABELS = {
+    "bound_pcap": "bound: libpcap pcap_next_ex (pcap_open_offline)",
+    "bound_pcapbuf": "bound: libpcap pcap_next_ex, 1 MiB setvbuf (**read bound**)",
+    "bound_read": "bound: read(2) 4 MiB chunks, records walked by hand",
+    "bound_mmap": "bound: mmap, records walked in place",
+    "lua_count": "mos-lua count.lua",
+    "lua_search": "mos-lua search.lua (reassembly + needle)",
+    "c_count": "C API count",
+    "c_search": "C API search",
+    "libnids": "libnids reassembly + needle (IPv4 only)",
+    "tcpflow_FX": "tcpflow -FX (no flow files)",
+    "ndpiReader": "ndpiReader -q (informational)",
+}
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def medians(path):
+    """name -> median wall seconds of one hyperfine export."""
+    data = load_json(path)
+    out = {}
+    if not data:
+        return out
+    for r in data.get("results", []):
+        out[r["command"]] = r.get("median", r.get("mean"))
+    return out
+
+
+def status(path):
+    rows = []
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.rstrip("\n").split("\t")
+                if len(p) >= 5:
+                    rows.append({"name": p[0], "status": p[1], "got": p[2], "want": p[3], "rss": p[4]})
+    except OSError:
+        pass
+    return rows
+
+
+def fmt(v, nd=2):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return v
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.{nd}f}"
+
+
+def ratio(a, b):
+    """speed ratio tool/reference from times: reference_time / tool_time."""
+    if a is None or b is None or a <= 0:
+        return None
+    return b / a
+
+
+def rss_kib(st, name):
+    for r in st:
+        if r["name"] == name and r["rss"] not in ("-", ""):
+            return int(r["rss"])
+    return None
+
+
+def verdict(value, goal, higher=True):
+    if value is None:
+        return "n/a"
+    ok = value >= goal if higher else value <= goal
+    return "PASS" if ok else "FAIL"
+
+
+def gnuplot(script):
+    if not shutil.which("gnuplot"):
+        return False
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+    return r.returncode == 0
+
+
+def plot_series(out_dir, fname, title, xlabel, series):
+    """series: list of (label, [(x, y)]); writes OUT_DIR/fname.png."""
+    series = [(lab, pts) for lab, pts in series if pts]
+    if not series:
+        return None
+    dat = os.path.join(out_dir, fname + ".dat")
+    with open(dat, "w") as f:
+        for lab, pts in series:
+            f.write(f"# {lab}\n")
+            for x, y in pts:
+                f.write(f"{x} {y}\n")
+            f.write("\n\n")
+    png = os.path.join(out_dir, fname + ".png")
+    plots = ", ".join(
+        f"'{dat}' index {i} with linespoints lw 2 pt 7 title '{lab}'" for i, (lab, _) in enumerate(series)
+    )
+    ok = gnuplot(
+        f"set terminal png size 800,500\nset output '{png}'\nset title '{title}'\n"
+        f"set xlabel '{xlabel}'\nset ylabel 'Mpkt/s'\nset grid\nset yrange [0:*]\n"
+        f"set key bottom right\nplot {plots}\n"
+    )
+    os.remove(dat)
+    return os.path.basename(png) if ok else None
+
+
+def workload_section(raw, out_dir, wl, targets):
+    d = os.path.join(raw, wl)
+    sc = load_json(os.path.join(d, "sidecar.json"))
+    if not sc:
+        return [f"## {wl}\n", "no results (workload not run)\n"]
+    st = status(os.path.join(d, "status.tsv"))
+    main = medians(os.path.join(d, "main.json"))
+    ude = medians(os.path.join(d, "ude.json"))
+    cores = medians(os.path.join(d, "cores.json"))
+    pk, wire, pay = sc["packets"], sc["frame_bytes"], sc["payload_bytes_with_rexmit"]
+    L = [f"## {wl}\n"]
+    L.append(
+        f"{pk:,} packets, {wire / 1e9:.2f} GB of frames, {pay / 1e9:.2f} GB TCP payload, "
+        f"{sc['flows_started']:,} flows ({sc['flows_completed']:,} complete), "
+        f"concurrency {sc['concurrency']:,}, {sc['flow_bytes']:,} B/flow"
+        f"{' (warm start)' if sc.get('warm_start') else ''}, needles {sc['needles']:,} "
+        f"({sc['needles_v4']:,} in IPv4 flows), retransmitted {sc['rexmit_packets']:,}, "
+        f"reordered {sc['ooo_swaps']:,}, IPv6 flows {sc['flows_v6']:,}.\n"
+    )
+    bound, nids = main.get(READ_BOUND), main.get("libnids")
+    bound_plain = main.get("bound_pcap")
+    L.append("| tool | answer | median s | Mpkt/s | Gbit/s payload | Gbit/s wire | "
+             "ratio to read bound | ratio to pcap_open_offline | ratio to libnids | peak RSS MiB |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    seen = set()
+    for r in st:
+        name = r["name"]
+        if name not in LABELS or name in seen:
+            continue
+        seen.add(name)
+        t = main.get(name)
+        ans = r["status"]
+        if r["got"] not in ("-", "") and r["status"] != "n/a":
+            ans = f"{r['status']} ({r['got']})"
+        rss = rss_kib(st, name)
+        L.append(
+            "| " + " | ".join([
+                LABELS[name], ans, fmt(t, 3),
+                fmt(pk / t / 1e6 if t else None),
+                fmt(pay * 8 / t / 1e9 if t else None),
+                fmt(wire * 8 / t / 1e9 if t else None),
+                fmt(ratio(t, bound)), fmt(ratio(t, bound_plain)),
+                fmt(ratio(t, nids)), fmt(rss / 1024 if rss else None, 1),
+            ]) + " |"
+        )
+    L.append("")
+    wrong = [r for r in st if r["status"] == "WRONG"]
+    if wrong:
+        L.append("**Wrong answers:** " + ", ".join(f"{r['name']} got {r['got']} expected {r['want']}" for r in wrong) + "\n")
+
+    # --- event scaling ---
+    ude_pts = [(n, pk / ude[f"lua_search_ude{n}"] / 1e6) for n in (4, 16, 64) if ude.get(f"lua_search_ude{n}")]
+    ude_ratio = ratio(ude.get("lua_search_ude64"), ude.get("lua_search_ude4"))
+    L.append("Event scaling (search.lua + N UDEs on CONN_NEW_DATA): " +
+             (", ".join(f"{n} UDEs {v:.2f} Mpkt/s" for n, v in ude_pts) if ude_pts else "n/a") +
+             f"; 64 vs 4 UDEs: {fmt(ude_ratio)}\n")
+    png = plot_series(out_dir, f"ude_{wl}", f"Event scaling, {wl}", "user-defined events per flow",
+                      [("search.lua", ude_pts)])
+    if png:
+        L.append(f"![event scaling {wl}]({png})\n")
+
+    # --- core scaling ---
+    core_series, core_ratio = [], {}
+    for app in ("count", "search"):
+        pts = [(n, pk / cores[f"lua_{app}_cores{n}"] / 1e6) for n in (1, 2) if cores.get(f"lua_{app}_cores{n}")]
+        core_series.append((f"{app}.lua", pts))
+        core_ratio[app] = ratio(cores.get(f"lua_{app}_cores2"), cores.get(f"lua_{app}_cores1"))
+    L.append("Core scaling (-n 2 vs -n 1): " +
+             ", ".join(f"{a}.lua {fmt(v)}x" for a, v in core_ratio.items()) + "\n")
+    png = plot_series(out_dir, f"cores_{wl}", f"Core scaling, {wl}", "cores", core_series)
+    if png:
+        L.append(f"![core scaling {wl}]({png})\n")
+
+    # --- memory per flow ---
+    conc = sc["concurrency"]
+    per_flow = {}
+    for key, run, base in (("on", "lua_count", "lua_count_base"), ("off", "lua_count_nobuf", "lua_count_nobuf_base")):
+        a, b = rss_kib(st, run), rss_kib(st, base)
+        per_flow[key] = (a - b) * 1024 / conc if a is not None and b is not None else None
+    L.append(f"Memory per tracked flow at {conc:,} concurrent (peak RSS minus the 1000-flow baseline, "
+             f"divided by the concurrency): buffers on {fmt(per_flow['on'], 0)} B, "
+             f"buffers off {fmt(per_flow['off'], 0)} B\n")
+
+    # --- targets for this workload ---
+    if wl in ("small", "large"):
+        if wl == "small":
+            targets.append(("Lua packet counting >= 70% of the read bound", wl,
+                            ratio(main.get("lua_count"), bound), 0.70, True))
+            targets.append(("<= 512 bytes per tracked flow, buffers off", wl, per_flow["off"], 512, False))
+        goal = 3.0 if wl == "small" else 2.0
+        targets.append((f"Lua reassembly+search >= {goal:g}x libnids", wl,
+                        ratio(main.get("lua_search"), nids), goal, True))
+        targets.append(("Lua count >= 85% of the C-API count", wl,
+                        ratio(main.get("lua_count"), main.get("c_count")), 0.85, True))
+        targets.append(("Lua search >= 85% of the C-API search", wl,
+                        ratio(main.get("lua_search"), main.get("c_search")), 0.85, True))
+        targets.append(("64 UDEs >= 75% of 4 UDEs", wl, ude_ratio, 0.75, True))
+        for app in ("count", "search"):
+            targets.append((f"2 cores >= 1.7x 1 core ({app}.lua)", wl, core_ratio[app], 1.7, True))
+    return L
+
+
+def machine(raw):
+    info = {}
+    text = ""
+    try:
+        with open(os.path.join(raw, "machine.txt")) as f:
+            text = f.read()
+    except OSError:
+        return ["machine description missing\n"]
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            info.setdefault(k.strip(), v.strip())
+    keys = ["date", "kernel", "git", "Model name", "CPU(s)", "Thread(s) per core", "L3", "Hypervisor vendor",
+            "runs", "mos-lua"]
+    out = ["| | |", "|---|---|"]
+    out += [f"| {k} | {info[k]} |" for k in keys if k in info]
+    mem = [line for line in text.splitlines() if line.startswith("Mem:")]
+    if mem:
+        out.append(f"| memory MiB (total used free ...) | {' '.join(mem[0].split()[1:4])} |")
+    load = text.strip().splitlines()[-1] if text.strip() else ""
+    out.append(f"| load average at the end | {load} |")
+    return out + [""]
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.stderr.write("usage: report.py RAW_RESULTS_DIR OUT_DIR [WORKLOAD...]\n")
+        return 2
+    raw, out_dir = sys.argv[1], sys.argv[2]
+    wls = sys.argv[3:] or sorted(e for e in os.listdir(raw) if os.path.isdir(os.path.join(raw, e)))
+    os.makedirs(out_dir, exist_ok=True)
+    targets = []
+    body = []
+    for wl in wls:
+        body += workload_section(raw, out_dir, wl, targets)
+    L = ["# mos-lua benchmark results\n",
+         "Generated by `bench/run.sh` + `bench/report.py`; how to read it: [../README.md](../README.md). "
+         "Times are hyperfine medians of whole-process wall time, capture in the page cache. "
+         f"\"Read bound\" = `{READ_BOUND}` (libpcap with a 1 MiB stdio buffer, the same input path as "
+         "mos-lua); ratios > 1 mean faster than the reference; each ratio compares medians from one "
+         "hyperfine call. \"n/a\" = the tool could not run in this build.\n",
+         "## Machine\n"] + machine(raw)
+    L.append("## Targets\n")
+    if targets:
+        L.append("| target | workload | measured | goal | verdict |")
+        L.append("|---|---|---|---|---|")
+        for name, wl, val, goal, higher in targets:
+            L.append(f"| {name} | {wl} | {fmt(val)} | {'>=' if higher else '<='} {goal:g} | "
+                     f"{verdict(val, goal, higher)} |")
+    else:
+        L.append("Targets are judged on `small` and `large` only; none were run.")
+    L.append("")
+    L += body
+    with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
+        f.write("\n".join(L) + "\n")
+    print(os.path.join(out_dir, "RESULTS.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

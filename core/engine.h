@@ -1,0 +1,95 @@
+/*
+ * engine.h - one core's middlebox pipeline, as a resumable step function.
+ *
+ * Per packet: decode -> flow lookup/create -> sender-side update ->
+ * [HK_SND dispatch] -> receiver-side update (reassembly) -> [HK_RCV and
+ * HK_NONE dispatch] -> verdict (forward/drop) -> deferred flow end.
+ *
+ * The host drives it: core_step() runs the pipeline until a dispatch point
+ * has events some handler is registered for, and returns them; the host runs
+ * its handlers (C function pointers, or Lua functions in the Lua host's own
+ * loop) and calls core_step() again, which resumes where it stopped. So C
+ * never calls into Lua, and packets nobody listens to never leave C.
+ */
+#ifndef MOS_ENGINE_H
+#define MOS_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "counters.h"
+#include "flow.h"
+#include "io.h"
+#include "mos_abi.h"
+#include "mos_types.h"
+
+#define MOS_MAX_SOCKETS 64
+
+struct mos_core;
+struct event_registry;
+struct event_tree_store;
+
+int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out);
+/* Ends every flow without events and frees everything. */
+void core_destroy(struct mos_core *c);
+void core_set_io(struct mos_core *c, struct mos_io *io); /* not owned */
+
+/* --- sockets and registrations (before or during the run) --- */
+int core_socket(struct mos_core *c, int type);                 /* socket id >= 0 */
+int core_socket_close(struct mos_core *c, int sock);
+/* BPF filters compiled with libpcap; NULL leaves a filter unchanged, "" clears it. */
+int core_socket_filter(struct mos_core *c, int sock, const char *syn_filter,
+                       const char *raw_filter, char *err, size_t errlen);
+/* Socket-level pair: applies to flows created from now on (and, for the
+ * current flows of that socket, too when `existing` is true). */
+int core_register(struct mos_core *c, int sock, int event, int hook, uint64_t handler, bool existing);
+int core_unregister(struct mos_core *c, int sock, int event, int hook, uint64_t handler, bool existing);
+/* Per-flow pair. */
+int core_flow_register(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler);
+int core_flow_unregister(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler);
+int core_define_event(struct mos_core *c, int base, uint64_t filter, uint64_t arg);
+/* Is `hook` meaningful for `event` on a socket of `type`? 0 or -EINVAL. */
+int core_check_hook(struct mos_core *c, int type, int event, int hook);
+struct event_registry *core_registry(struct mos_core *c);
+struct event_tree_store *core_trees(struct mos_core *c);
+const struct mos_tree *core_socket_tree(struct mos_core *c, int sock, int hook);
+
+/* --- running --- */
+/* > 0: that many events at *evs (valid until the next call);
+ * 0: the input has nothing right now (live input);
+ * MOS_IO_EOF: input exhausted and every flow ended;
+ * other < 0: input error (core_error() says what). */
+int core_step(struct mos_core *c, const struct mos_event **evs);
+/* Feed one frame directly (tests, the C API without an io): runs the whole
+ * pipeline; events go to `host` synchronously (may be NULL). */
+struct etree_host;
+int core_process_frame(struct mos_core *c, const struct mos_frame *fr, const struct etree_host *host);
+/* End every remaining flow (flush, CONN_END), delivering events to host. */
+void core_shutdown(struct mos_core *c, const struct etree_host *host);
+/* Walk the right tree for one event (used by the C host's dispatch). */
+void core_dispatch_c(struct mos_core *c, const struct mos_event *ev, const struct etree_host *host);
+const char *core_error(const struct mos_core *c);
+
+/* --- for handlers, valid during a dispatch --- */
+const struct mos_pkt *core_current_pkt(const struct mos_core *c); /* NULL when no packet (timeouts) */
+struct mos_pkt *core_current_pkt_mut(struct mos_core *c);
+uint64_t core_now(const struct mos_core *c);                      /* ns, packet clock offline */
+void core_flow_drop(struct mos_core *c, struct mos_flow *f);      /* drop the current packet */
+int core_flow_reset(struct mos_core *c, struct mos_flow *f);      /* end now (+RST inline) */
+int core_raise_event(struct mos_core *c, struct mos_flow *f, int side, int event);
+/* Stream access: side = the RECEIVING endpoint (mOS convention). */
+int64_t core_peek(struct mos_core *c, struct mos_flow *f, int side, uint8_t *buf, uint32_t n);
+int64_t core_ppeek(struct mos_core *c, struct mos_flow *f, int side, uint64_t off, uint8_t *buf, uint32_t n);
+struct mos_counters *core_counters(struct mos_core *c);
+const struct mos_config *core_config(const struct mos_core *c);
+/* Defaults for flows created from now on (buffers, overlap policy). */
+struct mos_config *core_config_mut(struct mos_core *c);
+int core_id(const struct mos_core *c);
+struct mos_flow *core_flow_by_slot(struct mos_core *c, uint32_t slot);
+uint32_t core_flow_slot(struct mos_core *c, const struct mos_flow *f);
+/* Timers: fire `handler` as an event MOS_ON_TIMER-like record (event -1)
+ * on flow f (may be NULL) at time `at` (core clock). */
+int core_set_timer(struct mos_core *c, struct mos_flow *f, uint64_t at, uint64_t handler);
+
+#endif

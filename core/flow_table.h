@@ -1,0 +1,45 @@
+/*
+ * flow_table.h - per-core bidirectional flow table.
+ *
+ * Chained hash over the canonical key (xxHash), a fixed capacity
+ * (max_concurrency), and one LRU list per timeout class so both expiry and
+ * eviction are O(1): when full, the oldest half-open flow goes first, then
+ * the oldest idle closing flow, then the oldest established one.
+ */
+#ifndef MOS_FLOW_TABLE_H
+#define MOS_FLOW_TABLE_H
+
+#include <stdint.h>
+
+#include "counters.h"
+#include "flow.h"
+
+enum flow_tclass { TCLASS_SYN = 0, TCLASS_ESTABLISHED, TCLASS_CLOSING, TCLASS_TIME_WAIT, TCLASS_COUNT };
+
+struct flow_table;
+
+int flow_table_create(uint32_t capacity, const uint64_t timeouts[TCLASS_COUNT],
+                      struct mos_counters *ctr, struct flow_table **out);
+void flow_table_destroy(struct flow_table *t);
+struct mos_flow *flow_table_lookup(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash);
+uint32_t flow_table_hash(const struct mos_flow_key *k);
+/* Insert a zeroed flow for k. Returns NULL when the table is full: the
+ * caller then asks for a victim with flow_table_victim and ends it first. */
+struct mos_flow *flow_table_insert(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash, uint64_t now);
+/* Oldest flow to evict (half-open, then closing/time-wait, then established); NULL if empty. */
+struct mos_flow *flow_table_victim(struct flow_table *t);
+/* Move f to the tail of its class list (after every packet). */
+void flow_table_touch(struct flow_table *t, struct mos_flow *f, int tclass, uint64_t now);
+/* Oldest flow whose timeout has passed at `now`, or NULL. */
+struct mos_flow *flow_table_expired(struct flow_table *t, uint64_t now);
+/* Unlink and free (the caller has already freed its streams). */
+void flow_table_remove(struct flow_table *t, struct mos_flow *f);
+uint32_t flow_table_count(const struct flow_table *t);
+/* Stable slot index of a flow (its place in the slab) and back; flow_table_at
+ * returns NULL for a free slot or one out of range. */
+uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f);
+struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot);
+/* Iterate every flow (shutdown); f may be removed inside the callback. */
+void flow_table_foreach(struct flow_table *t, void (*fn)(struct mos_flow *, void *), void *arg);
+
+#endif

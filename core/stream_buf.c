@@ -1,0 +1,172 @@
+/*
+ * stream_buf.c - ring keeping the last `cap` bytes of one direction.
+ *
+ * Design: positions are 64-bit delivered offsets; a byte at offset o lives at
+ * data[o % size]. The ring is allocated on the first append (STREAM_BUF_FIRST
+ * bytes) and doubles, clamped to cap, whenever the bytes held would not fit.
+ *
+ * Invariants:
+ *  - while size < cap nothing has ever been overwritten, so the ring holds
+ *    [0, head) and head <= size; once size == cap it holds the last `size`
+ *    bytes, [head - size, head). Hence held_from = head > size ? head - size : 0
+ *    needs no extra field.
+ *  - read <= head and read >= held_from: unread bytes that get overwritten
+ *    are counted in `lost` and the read pointer jumps past them.
+ *  - cap == 0 stores nothing: head advances, every byte counts as consumed
+ *    (used when reassembly is disabled), so offsets stay meaningful.
+ * size is a power of two except possibly the last step (== cap), so indexing
+ * uses % rather than a mask; it is done once per memcpy chunk, not per byte.
+ */
+#include "stream_buf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Small first allocation: most flows carry a few hundred bytes per side. */
+#define STREAM_BUF_FIRST 2048u
+
+void stream_buf_init(struct stream_buf *b, uint32_t cap)
+{
+    memset(b, 0, sizeof(*b));
+    b->cap = cap;
+}
+
+void stream_buf_free(struct stream_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->size = 0;
+}
+
+uint64_t stream_buf_held_from(const struct stream_buf *b)
+{
+    return b->head > b->size ? b->head - b->size : 0;
+}
+
+/* Copy [off, off+n) of the stream into dst; the range must be held. */
+static void ring_read(const struct stream_buf *b, uint64_t off, uint8_t *dst, uint32_t n)
+{
+    uint32_t pos = (uint32_t)(off % b->size);
+    uint32_t first = b->size - pos < n ? b->size - pos : n;
+    memcpy(dst, b->data + pos, first);
+    if (n > first)
+        memcpy(dst + first, b->data, n - first);
+}
+
+static void ring_write(struct stream_buf *b, uint64_t off, const uint8_t *src, uint32_t n)
+{
+    uint32_t pos = (uint32_t)(off % b->size);
+    uint32_t first = b->size - pos < n ? b->size - pos : n;
+    memcpy(b->data + pos, src, first);
+    if (n > first)
+        memcpy(b->data, src + first, n - first);
+}
+
+/* Grow so that `need` bytes fit, up to cap. Only called while size < cap,
+ * i.e. while the ring still holds [0, head) unwrapped-by-loss. */
+static int grow(struct stream_buf *b, uint64_t need)
+{
+    uint64_t ns = b->size ? b->size : STREAM_BUF_FIRST;
+    while (ns < need && ns < b->cap)
+        ns *= 2;
+    if (ns > b->cap)
+        ns = b->cap;
+    if (ns == b->size)
+        return 0;
+    uint8_t *nd = malloc(ns);
+    if (!nd)
+        return -ENOMEM;
+    /* Re-lay out the held bytes at their new positions (o % ns). */
+    if (b->data && b->head) {
+        uint64_t from = stream_buf_held_from(b);
+        for (uint64_t o = from; o < b->head;) {
+            uint32_t chunk = (uint32_t)(b->head - o > 65536 ? 65536 : b->head - o);
+            uint32_t pos = (uint32_t)(o % ns);
+            if (chunk > ns - pos)
+                chunk = (uint32_t)ns - pos;
+            ring_read(b, o, nd + pos, chunk);
+            o += chunk;
+        }
+    }
+    free(b->data);
+    b->data = nd;
+    b->size = (uint32_t)ns;
+    return 0;
+}
+
+int64_t stream_buf_append(struct stream_buf *b, const uint8_t *p, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    if (b->cap == 0) {
+        b->head += n;
+        b->read = b->head;
+        return 0;
+    }
+    if (b->size < b->cap && b->head + n > b->size) {
+        int rc = grow(b, b->head + n);
+        if (rc < 0)
+            return rc;
+    }
+    uint64_t new_head = b->head + n;
+    /* Only the last `size` bytes of p can be kept. */
+    if (n > b->size) {
+        p += n - b->size;
+        n = b->size;
+    }
+    ring_write(b, new_head - n, p, n);
+    b->head = new_head;
+    uint64_t lost = 0;
+    uint64_t from = stream_buf_held_from(b);
+    if (b->read < from) {
+        lost = from - b->read;
+        b->read = from;
+        b->lost += lost;
+    }
+    return (int64_t)lost;
+}
+
+uint32_t stream_buf_copy(const struct stream_buf *b, uint64_t off, uint8_t *dst, uint32_t n)
+{
+    if (off < stream_buf_held_from(b) || off >= b->head || !b->data)
+        return 0;
+    if (b->head - off < n)
+        n = (uint32_t)(b->head - off);
+    ring_read(b, off, dst, n);
+    return n;
+}
+
+/* Compares the part of [off, off+n) held in the ring. When off is older than
+ * the ring the held tail is still compared; the count returned is the number
+ * of bytes compared, so callers detect "not all verifiable" as ret < n. */
+uint32_t stream_buf_compare(const struct stream_buf *b, uint64_t off, const uint8_t *p, uint32_t n, bool *differ)
+{
+    *differ = false;
+    if (!b->data || n == 0)
+        return 0;
+    uint64_t from = stream_buf_held_from(b);
+    uint64_t a = off > from ? off : from;
+    uint64_t e = off + n < b->head ? off + n : b->head;
+    if (a >= e)
+        return 0;
+    uint32_t pos = (uint32_t)(a % b->size);
+    uint32_t len = (uint32_t)(e - a);
+    const uint8_t *src = p + (a - off);
+    uint32_t first = b->size - pos < len ? b->size - pos : len;
+    if (memcmp(b->data + pos, src, first) != 0 ||
+        (len > first && memcmp(b->data, src + first, len - first) != 0))
+        *differ = true;
+    return len;
+}
+
+uint32_t stream_buf_consume(struct stream_buf *b, uint8_t *dst, uint32_t n)
+{
+    uint64_t avail = b->head - b->read;
+    if (n > avail)
+        n = (uint32_t)avail;
+    if (n && dst)
+        ring_read(b, b->read, dst, n);
+    b->read += n;
+    return n;
+}

@@ -1,0 +1,74 @@
+/*
+ * stats.c - the --stats JSON file: every counter summed over cores, then
+ * per core, plus each core's Lua heap.
+ *
+ * Written to FILE.tmp and renamed, so a reader polling the file (or a test)
+ * never sees half a document, even when SIGUSR1 dumps arrive mid-run.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "host.h"
+
+static void write_counters(FILE *f, const uint64_t *v, unsigned n)
+{
+    fputc('{', f);
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "%s\"%s\": %llu", i ? ", " : "", mos_counter_name(i), (unsigned long long)v[i]);
+    fputc('}', f);
+}
+
+int host_stats_write(struct mos_host *h)
+{
+    if (!h->stats_file)
+        return 0;
+    unsigned n = mos_counter_count();
+    uint64_t total[sizeof(struct mos_counters) / sizeof(uint64_t)];
+    memset(total, 0, sizeof(total));
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", h->stats_file);
+    pthread_mutex_lock(&h->stats_lock);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int e = errno;
+        pthread_mutex_unlock(&h->stats_lock);
+        return -e;
+    }
+    double lua_kb = 0;
+    for (unsigned c = 0; c < h->ncores; c++) {
+        if (!h->workers[c].core)
+            continue;
+        const uint64_t *v = (const uint64_t *)core_counters(h->workers[c].core);
+        for (unsigned i = 0; i < n; i++)
+            total[i] += v[i];
+        lua_kb += h->workers[c].lua_kb;
+    }
+    fprintf(f, "{\"version\": \"%s\", \"cores\": %u, \"lua_mem_kb\": %.1f,\n \"counters\": ",
+            MOS_VERSION, h->ncores, lua_kb);
+    write_counters(f, total, n);
+    fputs(",\n \"per_core\": [", f);
+    for (unsigned c = 0; c < h->ncores; c++) {
+        fprintf(f, "%s\n  {\"core\": %u, \"lua_mem_kb\": %.1f, \"counters\": ", c ? "," : "", c,
+                h->workers[c].lua_kb);
+        if (h->workers[c].core)
+            write_counters(f, (const uint64_t *)core_counters(h->workers[c].core), n);
+        else
+            fputs("{}", f);
+        fputc('}', f);
+    }
+    fputs("]}\n", f);
+    int rc = 0;
+    if (fclose(f) != 0 || rename(tmp, h->stats_file) != 0)
+        rc = -errno;
+    pthread_mutex_unlock(&h->stats_lock);
+    return rc;
+}
+
+int mos_host_write_stats(struct mos_host *h, int core, double lua_kb)
+{
+    if (!h || core < 0 || (unsigned)core >= h->ncores)
+        return -EINVAL;
+    h->workers[core].lua_kb = lua_kb;
+    return host_stats_write(h);
+}

@@ -1,0 +1,539 @@
+-- mos.runtime: the per-core state behind the `mos` module.
+--
+-- One LuaJIT state runs one core, so module-level state here IS per-core
+-- state. It owns:
+--   * identities: every Lua function handed to the engine (handler, UDE
+--     filter, timer) gets a small integer id, the same id for the same
+--     function object, so flows that register the same function share one
+--     event tree. ids are reference counted and forgotten when unused.
+--   * dispatch: walking a flattened event tree (core/mos_abi.h) for each
+--     event returned by mos_core_step, with every handler and filter call in
+--     pcall, errors counted and logged rate-limited, and an optional
+--     instruction-count hook enforcing lua.handler_timeout.
+--   * per-flow Lua data (flow.ctx, per-flow registrations) keyed by the
+--     flow id, which the engine never reuses; dropped after the flow's
+--     CONN_END batch.
+--   * scripts: loading in a fresh environment, and reloading with the
+--     socket-level registrations swapped atomically between two steps.
+local ffi = require "ffi"
+local abi = require "mos.abi"
+local cjson = require "cjson"
+
+local C = ffi.C
+local tonumber, type, pcall, error, tostring = tonumber, type, pcall, error, tostring
+
+local R = {
+  core = nil,          -- struct mos_core *
+  host = nil,          -- struct mos_host * (nil outside the mos-lua program)
+  core_id = 0,
+  params = {},
+  log_level = 1,
+}
+
+R.EVENTS = {
+  PKT_IN = 0, CONN_START = 1, CONN_NEW_DATA = 2, CONN_END = 3, TCP_STATE_CHANGE = 4,
+  REXMIT = 5, REXMIT_INCONSISTENT = 6, GAP = 7, ORPHAN = 8, ERROR = 9,
+}
+R.EVENT_NAMES = {}
+for k, v in pairs(R.EVENTS) do R.EVENT_NAMES[v] = k end
+R.UDE_FIRST = 32
+R.HK_SND, R.HK_RCV, R.HK_NONE = 0, 1, 2
+R.SIDE_CLI, R.SIDE_SVR = 0, 1
+R.SOCK_STREAM, R.SOCK_RAW = 1, 2
+
+---------------------------------------------------------------- logging
+
+local log_fh = io.stderr
+local LEVELS = { error = 0, warn = 1, info = 2, debug = 3 }
+
+function R.set_log_file(path)
+  if path and path ~= "" then
+    local f, err = io.open(path, "a")
+    if not f then error("cannot open log file " .. path .. ": " .. tostring(err), 0) end
+    f:setvbuf("line")
+    log_fh = f
+  end
+end
+
+function R.now_s()
+  if R.core == nil then return 0 end
+  return tonumber(C.mos_core_now(R.core)) / 1e9
+end
+
+-- One JSON object per line; `rec.level` defaults to "info".
+function R.log_record(rec)
+  local level = rec.level or "info"
+  if (LEVELS[level] or 2) > R.log_level then return end
+  rec.level = level
+  rec.core = R.core_id
+  if rec.ts == nil then rec.ts = R.now_s() end
+  local ok, line = pcall(cjson.encode, rec)
+  if not ok then line = cjson.encode({ level = "error", msg = "unencodable log record: " .. tostring(line) }) end
+  log_fh:write(line, "\n")
+end
+
+---------------------------------------------------------------- identities
+
+local fn_to_id = setmetatable({}, { __mode = "k" })
+local id_to_fn = {}
+local id_refs = {}
+local id_where = {}
+local next_id = 0
+
+local function where_of(fn)
+  local info = debug.getinfo(fn, "S")
+  return info and (info.short_src .. ":" .. tostring(info.linedefined)) or "?"
+end
+
+-- The id of fn, created on first use; each successful registration holds a ref.
+function R.id_of(fn)
+  local id = fn_to_id[fn]
+  if id == nil then
+    next_id = next_id + 1
+    id = next_id
+    fn_to_id[fn] = id
+    id_to_fn[id] = fn
+    id_refs[id] = 0
+    id_where[id] = where_of(fn)
+  end
+  return id
+end
+
+function R.ref(id) id_refs[id] = (id_refs[id] or 0) + 1 end
+
+function R.unref(id)
+  local n = (id_refs[id] or 1) - 1
+  if n <= 0 then
+    local fn = id_to_fn[id]
+    if fn ~= nil then fn_to_id[fn] = nil end
+    id_to_fn[id], id_refs[id], id_where[id] = nil, nil, nil
+  else
+    id_refs[id] = n
+  end
+end
+
+function R.live_ids()
+  local n = 0
+  for _ in pairs(id_to_fn) do n = n + 1 end
+  return n
+end
+
+---------------------------------------------------------------- errors in handlers
+
+R.handler_errors = {}     -- where -> count
+local error_logged = {}   -- where -> lines logged
+local drop_on_error = false
+
+local function handler_failed(id, err, ev, flow, what)
+  local where = id_where[id] or "?"
+  local n = (R.handler_errors[where] or 0) + 1
+  R.handler_errors[where] = n
+  C.mos_core_count_handler_error(R.core)
+  -- first 10 per function, then one line per 1000, so a hot failing
+  -- handler cannot flood the log
+  if n <= 10 or n % 1000 == 0 then
+    R.log_record({
+      level = "error", msg = what .. " error", where = where, error = tostring(err), count = n,
+      event = ev and (R.EVENT_NAMES[ev.event] or (ev.event < 0 and "TIMER") or ("UDE " .. ev.event)) or nil,
+      flow = flow ~= nil and tonumber(flow.id) or nil,
+    })
+  end
+  if drop_on_error and flow ~= nil then C.mos_flow_drop(R.core, flow) end
+end
+
+-- Timeout enforcement: an instruction-count hook (installed only when
+-- lua.handler_timeout > 0) notes the clock the first time it fires inside a
+-- handler and raises once the handler has run longer than the limit, so the
+-- common path costs no clock read per handler.
+local in_handler = false
+local hook_started = 0
+local timeout_ns = 0
+local TIMEOUT_COUNT = 1000000 -- instructions between checks (~1 ms interpreted)
+
+local function timeout_hook()
+  if not in_handler then return end
+  local now = tonumber(C.mos_clock_mono_ns())
+  if hook_started == 0 then
+    hook_started = now
+  elseif now - hook_started > timeout_ns then
+    hook_started = 0
+    error(string.format("handler timed out after %d ms", timeout_ns / 1e6), 2)
+  end
+end
+
+function R.set_timeout_ms(ms)
+  timeout_ns = (ms or 0) * 1e6
+  if timeout_ns > 0 then
+    debug.sethook(timeout_hook, "", TIMEOUT_COUNT)
+  else
+    debug.sethook()
+  end
+end
+
+local function call_fn(id, what, ev, flow, a, b, c, d)
+  local fn = id_to_fn[id]
+  if fn == nil then return nil end
+  in_handler = true
+  hook_started = 0
+  local ok, res = pcall(fn, a, b, c, d)
+  in_handler = false
+  if not ok then
+    handler_failed(id, res, ev, flow, what)
+    return nil
+  end
+  return res
+end
+R.call_fn = call_fn
+
+---------------------------------------------------------------- flows
+
+R.ctx = {}          -- flow id (number) -> table
+R.flow_regs = {}    -- flow id -> list of {event, hook, id}
+local ended = {}    -- flow ids whose CONN_END was in this batch
+local nended = 0
+
+local function flow_end(fid)
+  R.ctx[fid] = nil
+  local regs = R.flow_regs[fid]
+  if regs then
+    for i = 1, #regs do R.unref(regs[i][3]) end
+    R.flow_regs[fid] = nil
+  end
+end
+
+---------------------------------------------------------------- dispatch
+
+R.raw_socks = {}    -- socket id -> true for raw monitor sockets
+R.filter_args = {}  -- filter_arg key -> Lua value
+local filter_arg_next = 0
+
+function R.filter_arg_key(v)
+  filter_arg_next = filter_arg_next + 1
+  R.filter_args[filter_arg_next] = v
+  return filter_arg_next
+end
+
+local null = nil
+local function walk(t, start, ev, flow)
+  local nodes, handlers = t.nodes, t.handlers
+  local side = ev.side
+  local arg = tonumber(ev.arg)
+  local node = nodes[start]
+  local evid = node.event
+  for h = node.first_handler, node.first_handler + node.nhandlers - 1 do
+    call_fn(tonumber(handlers[h]), "handler", ev, flow, flow, side, evid, arg)
+  end
+  local j, stop = start + 1, node.skip
+  while j < stop do
+    node = nodes[j]
+    local fa = R.filter_args[tonumber(node.filter_arg)]
+    if call_fn(tonumber(node.filter), "filter", ev, flow, flow, side, fa) then
+      evid = node.event
+      for h = node.first_handler, node.first_handler + node.nhandlers - 1 do
+        call_fn(tonumber(handlers[h]), "handler", ev, flow, flow, side, evid, arg)
+      end
+      j = j + 1
+    else
+      j = node.skip
+    end
+  end
+end
+
+function R.dispatch(ev)
+  local flow = ev.flow
+  local e = ev.event
+  if e < 0 then -- timer: arg is the handler id; one-shot
+    local id = tonumber(ev.arg)
+    if flow == null then flow = nil end
+    call_fn(id, "timer", ev, flow, flow)
+    R.unref(id)
+    return
+  end
+  local t
+  if flow == null or R.raw_socks[ev.sock] then
+    if flow == null then flow = nil end
+    t = C.mos_socket_tree(R.core, ev.sock, ev.hook)
+  else
+    t = C.mos_flow_tree(R.core, flow, ev.hook)
+  end
+  if t ~= null then
+    local start
+    if e < 16 then start = t.root[e] else start = -1
+      for i = 0, t.nnodes - 1 do if t.nodes[i].event == e then start = i break end end
+    end
+    if start >= 0 then walk(t, start, ev, flow) end
+  end
+  if e == 3 and flow ~= nil then -- CONN_END: forget the flow after this batch
+    nended = nended + 1
+    ended[nended] = tonumber(flow.id)
+  end
+end
+
+function R.end_batch()
+  for i = 1, nended do
+    flow_end(ended[i])
+    ended[i] = nil
+  end
+  nended = 0
+end
+
+---------------------------------------------------------------- registrations
+
+local function check(rc, what, level)
+  if rc < 0 then
+    error(what .. ": " .. ffi.string(C.mos_strerror(rc)), level + 1)
+  end
+  return rc
+end
+R.check = check
+
+-- Sockets of the script being loaded. Registrations made while a script is
+-- loading are collected and applied only when the whole chunk succeeded, so
+-- a reload that fails halfway leaves the running script untouched.
+R.loading = nil     -- {sockets = {...}, pending = {...}} while a script loads
+R.sockets = {}      -- the active script's socket objects, in creation order
+local sock_meta = {}
+sock_meta.__index = sock_meta
+
+function R.new_socket(kind, level)
+  local ty = kind == "raw" and R.SOCK_RAW or (kind == "stream" or kind == nil) and R.SOCK_STREAM or nil
+  if ty == nil then error("mos.socket: type must be \"stream\" or \"raw\", got " .. tostring(kind), level + 1) end
+  local s
+  local L = R.loading
+  if L and L.reuse then
+    -- a reload: the k-th socket of the new script takes over the k-th of the
+    -- old one when the types match, so existing flows stay attached to it
+    local old = L.reuse[#L.sockets + 1]
+    if old and old.type == ty and not old.closed then
+      s = setmetatable({ id = old.id, type = ty, regs = {}, reused = old }, sock_meta)
+    end
+  end
+  if s == nil then
+    local id = check(C.mos_socket_open(R.core, ty), "mos.socket", level + 1)
+    s = setmetatable({ id = id, type = ty, regs = {}, fresh = true }, sock_meta)
+    if ty == R.SOCK_RAW then R.raw_socks[id] = true end
+    if ty == R.SOCK_STREAM then
+      -- every flow must reach Lua at its end so its ctx is freed
+      local cid = R.id_of(R.cleanup_handler)
+      check(C.mos_socket_register(R.core, id, 3, R.HK_NONE, cid, 0), "mos.socket", level + 1)
+      R.ref(cid)
+    end
+  end
+  if L then L.sockets[#L.sockets + 1] = s else R.sockets[#R.sockets + 1] = s end
+  return s
+end
+
+function R.cleanup_handler() end
+
+local errbuf = ffi.new("char[256]")
+
+function sock_meta:filter(spec)
+  if type(spec) ~= "table" then error("socket:filter: expected a table {syn=..., raw=...}", 2) end
+  if self.closed then error("socket:filter: socket is closed", 2) end
+  local syn, raw = spec.syn, spec.raw
+  if (syn ~= nil and type(syn) ~= "string") or (raw ~= nil and type(raw) ~= "string") then
+    error("socket:filter: syn and raw must be BPF strings", 2)
+  end
+  local rc = C.mos_socket_filter(R.core, self.id, syn, raw, errbuf, 256)
+  if rc < 0 then
+    local msg = ffi.string(errbuf)
+    error("socket:filter: " .. (msg ~= "" and msg or ffi.string(C.mos_strerror(rc))), 2)
+  end
+  return self
+end
+
+local function check_event(ev, what, level)
+  if type(ev) ~= "number" or ev ~= math.floor(ev) or C.mos_event_valid(R.core, ev) ~= 1 then
+    error(what .. ": unknown event " .. tostring(ev), level + 1)
+  end
+end
+
+local function default_hook(ty, ev)
+  for _, h in ipairs({ R.HK_RCV, R.HK_NONE, R.HK_SND }) do
+    if C.mos_event_check_hook(R.core, ty, ev, h) == 0 then return h end
+  end
+  return R.HK_RCV
+end
+
+-- Normalises (event, hook, fn) / (event, fn); raises on misuse at `level`.
+function R.reg_args(ty, ev, hook, fn, what, level)
+  if type(hook) == "function" and fn == nil then fn, hook = hook, nil end
+  check_event(ev, what, level + 1)
+  if type(fn) ~= "function" then error(what .. ": handler must be a function, got " .. type(fn), level + 1) end
+  if hook == nil then hook = default_hook(ty, ev) end
+  if type(hook) ~= "number" or hook < 0 or hook > 2 or hook ~= math.floor(hook) then
+    error(what .. ": bad hook " .. tostring(hook), level + 1)
+  end
+  if C.mos_event_check_hook(R.core, ty, ev, hook) ~= 0 then
+    error(string.format("%s: hook %d is not valid for event %s on a %s socket", what, hook,
+      R.EVENT_NAMES[ev] or tostring(ev), ty == R.SOCK_RAW and "raw" or "stream"), level + 1)
+  end
+  return ev, hook, fn
+end
+
+function sock_meta:on(ev, hook, fn)
+  if self.closed then error("socket:on: socket is closed", 2) end
+  ev, hook, fn = R.reg_args(self.type, ev, hook, fn, "socket:on", 2)
+  local id = R.id_of(fn)
+  local key = ev .. ":" .. hook .. ":" .. id
+  if self.regs[key] then return self end
+  local reg = { ev, hook, id }
+  if R.loading then
+    self.regs[key] = reg
+    R.ref(id)
+  else
+    check(C.mos_socket_register(R.core, self.id, ev, hook, id, 1), "socket:on", 2)
+    self.regs[key] = reg
+    R.ref(id)
+  end
+  return self
+end
+
+function sock_meta:off(ev, hook, fn)
+  if type(hook) == "function" and fn == nil then fn, hook = hook, nil end
+  if hook == nil then hook = default_hook(self.type, ev) end
+  local id = fn and fn_to_id[fn]
+  if id == nil then return self end
+  local key = ev .. ":" .. hook .. ":" .. id
+  if not self.regs[key] then return self end
+  if not R.loading then
+    check(C.mos_socket_unregister(R.core, self.id, ev, hook, id, 1), "socket:off", 2)
+  end
+  self.regs[key] = nil
+  R.unref(id)
+  return self
+end
+
+function sock_meta:close()
+  if self.closed then return end
+  for key, reg in pairs(self.regs) do
+    C.mos_socket_unregister(R.core, self.id, reg[1], reg[2], reg[3], 1)
+    R.unref(reg[3])
+    self.regs[key] = nil
+  end
+  C.mos_socket_close(R.core, self.id)
+  self.closed = true
+end
+
+function R.flow_on(flow, ev, hook, fn, level)
+  ev, hook, fn = R.reg_args(R.SOCK_STREAM, ev, hook, fn, "flow:on", level + 1)
+  local id = R.id_of(fn)
+  check(C.mos_flow_register(R.core, flow, ev, hook, id), "flow:on", level + 1)
+  local fid = tonumber(flow.id)
+  local regs = R.flow_regs[fid]
+  if regs == nil then regs = {}; R.flow_regs[fid] = regs end
+  for i = 1, #regs do
+    local r = regs[i]
+    if r[1] == ev and r[2] == hook and r[3] == id then return end
+  end
+  regs[#regs + 1] = { ev, hook, id }
+  R.ref(id)
+end
+
+function R.flow_off(flow, ev, hook, fn, level)
+  if type(hook) == "function" and fn == nil then fn, hook = hook, nil end
+  if hook == nil then hook = default_hook(R.SOCK_STREAM, ev) end
+  local id = fn_to_id[fn]
+  if id == nil then return end
+  check(C.mos_flow_unregister(R.core, flow, ev, hook, id), "flow:off", level + 1)
+  local regs = R.flow_regs[tonumber(flow.id)]
+  if regs then
+    for i = 1, #regs do
+      local r = regs[i]
+      if r[1] == ev and r[2] == hook and r[3] == id then
+        table.remove(regs, i)
+        R.unref(id)
+        break
+      end
+    end
+  end
+end
+
+---------------------------------------------------------------- scripts
+
+R.script = nil
+R.on_exit = {}
+
+-- Apply the collected registrations of a successfully loaded script:
+-- replaced sockets lose every old pair and gain the new ones, for existing
+-- flows too; sockets of the old script that were not taken over are emptied.
+local function commit(L)
+  local old = R.sockets
+  local taken = {}
+  for _, s in ipairs(L.sockets) do
+    if s.reused then
+      taken[s.reused] = true
+      for _, reg in pairs(s.reused.regs) do
+        C.mos_socket_unregister(R.core, s.id, reg[1], reg[2], reg[3], 1)
+        R.unref(reg[3])
+      end
+      if s.reused.type == R.SOCK_RAW then R.raw_socks[s.id] = true end
+    end
+    for _, reg in pairs(s.regs) do
+      check(C.mos_socket_register(R.core, s.id, reg[1], reg[2], reg[3], 1), "socket:on", 1)
+    end
+  end
+  for _, s in ipairs(old) do
+    if not taken[s] and not s.closed then s:close() end
+  end
+  R.sockets = L.sockets
+end
+
+local function abort(L)
+  for _, s in ipairs(L.sockets) do
+    for _, reg in pairs(s.regs) do R.unref(reg[3]) end
+    if s.fresh then C.mos_socket_close(R.core, s.id) end
+  end
+end
+
+-- Load `path` in a fresh environment. Returns true, or nil and a message
+-- naming file:line; on failure the previous script stays in force.
+function R.load_script(path, is_reload)
+  local chunk, err = loadfile(path)
+  if not chunk then return nil, err end
+  local env = setmetatable({}, { __index = _G })
+  setfenv(chunk, env)
+  local L = { sockets = {}, reuse = is_reload and R.sockets or nil }
+  local saved_exit = R.on_exit
+  R.on_exit = {}
+  R.loading = L
+  local ok, lerr = xpcall(chunk, function(m) return debug.traceback(tostring(m), 2) end)
+  R.loading = nil
+  if ok then
+    ok, lerr = pcall(commit, L)
+  end
+  if not ok then
+    abort(L)
+    R.on_exit = saved_exit
+    return nil, lerr
+  end
+  R.script = path
+  return true
+end
+
+function R.run_on_exit()
+  for _, fn in ipairs(R.on_exit) do
+    local ok, err = pcall(fn)
+    if not ok then R.log_record({ level = "error", msg = "on_exit error", error = tostring(err) }) end
+  end
+end
+
+---------------------------------------------------------------- setup
+
+function R.init(opts)
+  abi.load(opts.abi_dir)
+  R.core = ffi.cast("struct mos_core *", opts.core)
+  R.host = opts.host and ffi.cast("struct mos_host *", opts.host) or nil
+  R.core_id = C.mos_core_id(R.core)
+  R.params = opts.params or {}
+  local lvl = C.mos_config_log_level(R.core)
+  if opts.verbosity == 0 then lvl = 0 elseif opts.verbosity == 2 and lvl < 3 then lvl = 3 end
+  R.log_level = lvl
+  R.set_log_file(ffi.string(C.mos_config_log_file(R.core)))
+  drop_on_error = ffi.string(C.mos_config_on_handler_error(R.core)) == "drop"
+  R.timeout_ms = C.mos_config_handler_timeout_ms(R.core)
+  R.set_timeout_ms(R.timeout_ms)
+  require "mos.flow"
+end
+
+return R
