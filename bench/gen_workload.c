@@ -79,6 +79,7 @@ struct gen {
     bool stop;
     /* counters for the sidecar */
     uint64_t packets, file_bytes, frame_bytes;
+    uint64_t next_id;         /* flows created; a flow counts as started once its SYN is written */
     uint64_t flows_started, flows_completed, flows_v6;
     uint64_t payload_c2s, payload_s2c, rexmit_bytes, rexmit_pkts, ooo_swaps;
     uint64_t needles_planted, needles_found, needles_found_v6;
@@ -285,9 +286,8 @@ static int emit(struct gen *g, const struct flow *f, bool from_client, uint8_t f
 static void flow_init(struct gen *g, struct flow *f, bool first_gen)
 {
     memset(f, 0, sizeof(*f));
-    f->id = g->flows_started++;
+    f->id = g->next_id++;
     f->v6 = chance(g, g->o.v6_share);
-    g->flows_v6 += f->v6;
     f->size = g->o.flow_bytes;
     if (first_gen && g->o.warm)
         f->size = 1 + rnd_below(g, g->o.flow_bytes);
@@ -345,6 +345,10 @@ static int step(struct gen *g, struct flow *f)
     switch (f->phase) {
     case PH_SYN:
         rc = emit(g, f, true, 0x02, f->cisn, 0, true, NULL, 0);
+        if (rc > 0) {
+            g->flows_started++;
+            g->flows_v6 += f->v6;
+        }
         f->phase = PH_SYNACK;
         break;
     case PH_SYNACK:
@@ -576,7 +580,7 @@ int main(int argc, char **argv)
         if (rc < 0 || g.stop)
             break;
         if (act[i].phase == PH_DONE) {
-            if (g.flows_started < g.o.total_flows)
+            if (g.next_id < g.o.total_flows)
                 flow_init(&g, &act[i], false);
             else
                 act[i] = act[--nact];

@@ -113,23 +113,26 @@ gen() { # gen NAME -> $D/NAME.pcap (+ .json), made once
 }
 side() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1.json" "$2"; }
 
-# The mos-lua command line and config. One place to adjust when the host's
-# CLI settles: `mos-lua -c CONFIG SCRIPT key=value...`.
+# The mos-lua command line (host/main.c: mos-lua [options] SCRIPT [CONFIG];
+# -r capture, -n cores, -c key=value config override, -s key=value script
+# parameter) and the config file the C-API apps read through mtcp_init().
+moslua_cmd() { # moslua_cmd PCAP CORES BUFFERS(true|false) SCRIPT [param=value...]
+    local pcap="$1" cores="$2" buf="$3" script="$4" p out; shift 4
+    out="$MOSLUA -q -r $pcap -n $cores"
+    [ "$buf" = false ] && out="$out -c reassembly.client=false -c reassembly.server=false"
+    for p in "$@"; do out="$out -s $p"; done
+    echo "$out $script"
+}
 write_config() { # write_config FILE PCAP CORES BUFFERS(true|false)
     cat >"$1" <<EOF
 [core]
 cores = $3
-max_concurrency = 262144
 [reassembly]
 client = $4
 server = $4
 [io]
-inputs = file:$2
+input = file:$2
 EOF
-}
-moslua_cmd() { # moslua_cmd CONFIG SCRIPT [key=value...]
-    local cfg="$1" script="$2"; shift 2
-    echo "$MOSLUA -c $cfg $script $*"
 }
 
 # ---------------------------------------------------------------- helpers --
@@ -175,6 +178,30 @@ hf_run() { # hf_run GROUP [runs]
     hf_reset
 }
 
+# tshark_verify PCAP: independent check of a (small) capture against its
+# sidecar: every IPv4/TCP checksum verifies, and packets, flows (tcp.stream)
+# and payload bytes per direction are what the generator says it wrote.
+tshark_verify() {
+    local f="$1" want got
+    command -v tshark >/dev/null || { log "  tshark missing: capture not verified"; return 0; }
+    want="$(side "$f" packets) $(side "$f" flows_started) $(side "$f" payload_c2s) \
+$(( $(side "$f" payload_s2c) + $(side "$f" rexmit_bytes) )) 0"
+    got=$(tshark -n -r "$f" -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
+            -T fields -e tcp.stream -e tcp.srcport -e tcp.len -e tcp.checksum.status -e ip.checksum.status \
+            2>/dev/null | awk -F'\t' '
+        { n++; fl[$1] = 1; if ($2 == 80) s2c += $3; else c2s += $3
+          if ($4 != 1 || ($5 != "" && $5 != 1)) bad++ }
+        END { printf "%d %d %d %d %d\n", n, length(fl), c2s, s2c, bad }')
+    if [ "$got" = "$want" ]; then
+        log "  tshark: ok (packets flows c2s s2c bad-checksums = $got)"
+        printf 'tshark_verify\tok\t%s\t%s\t-\n' "${got// /,}" "${want// /,}" >>"$R/status.tsv"
+    else
+        log "  tshark: WRONG: got '$got', sidecar says '$want'"
+        printf 'tshark_verify\tWRONG\t%s\t%s\t-\n' "${got// /,}" "${want// /,}" >>"$R/status.tsv"
+        FAILED=1
+    fi
+}
+
 # -------------------------------------------------------------- workloads --
 bench_workload() {
     local wl="$1" F="$D/$1.pcap"
@@ -192,6 +219,8 @@ bench_workload() {
 
     # --- correctness pass (also peak RSS) ---
     : >"$R/status.tsv"; : >"$R/commands.tsv"
+    # tshark keeps ~1-2 KB per packet: only the smoke captures are checked by it
+    case "$wl" in smoke*) tshark_verify "$F" ;; esac
     hf_reset
     local mode
     for mode in pcap pcapbuf read mmap; do
@@ -203,12 +232,9 @@ bench_workload() {
     done
     local c
     if [ -n "$MOSLUA" ]; then
-        write_config "$R/mos1.conf" "$F" 1 true
-        write_config "$R/mos1_nobuf.conf" "$F" 1 false
-        write_config "$R/mos2.conf" "$F" 2 true
-        c=$(moslua_cmd "$R/mos1.conf" "$HERE/lua_apps/count.lua")
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/count.lua")
         check lua_count packets "$packets" "$c" && timed lua_count "$c"
-        c=$(moslua_cmd "$R/mos1.conf" "$HERE/lua_apps/search.lua" "needle=$NEEDLE")
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/search.lua" "needle=$NEEDLE")
         check lua_search needles "$needles" "$c" && timed lua_search "$c"
     else
         printf 'lua_count\tn/a\t-\t%s\t-\nlua_search\tn/a\t-\t%s\t-\n' "$packets" "$needles" >>"$R/status.tsv"
@@ -242,7 +268,7 @@ bench_workload() {
     # --- event scaling: 4 / 16 / 64 UDEs on the search app ---
     local n
     for n in 4 16 64; do
-        c=$(moslua_cmd "$R/mos1.conf" "$HERE/lua_apps/search.lua" "needle=$NEEDLE" "udes=$n")
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/search.lua" "needle=$NEEDLE" "udes=$n")
         check "lua_search_ude$n" needles "$needles" "$c" && timed "lua_search_ude$n" "$c"
     done
     hf_run ude "$runs"
@@ -253,7 +279,7 @@ bench_workload() {
         local key=packets want=$packets
         [ $app = search ] && { key=needles; want=$needles; }
         for n in 1 2; do
-            c=$(moslua_cmd "$R/mos$n.conf" "$HERE/lua_apps/$app.lua" "needle=$NEEDLE")
+            c=$(moslua_cmd "$F" $n true "$HERE/lua_apps/$app.lua" "needle=$NEEDLE")
             check "lua_${app}_cores$n" $key "$want" "$c" && timed "lua_${app}_cores$n" "$c"
         done
     done
@@ -263,13 +289,11 @@ bench_workload() {
     # lua_count above is the buffers-on run). The baseline is the same app on
     # the 1000-flow smoke capture: report.py divides the difference by the
     # workload's concurrency.
-    c=$(moslua_cmd "$R/mos1_nobuf.conf" "$HERE/lua_apps/count.lua")
+    c=$(moslua_cmd "$F" 1 false "$HERE/lua_apps/count.lua")
     check lua_count_nobuf packets "$packets" "$c"
     if gen smoke; then
-        write_config "$R/base.conf" "$D/smoke.pcap" 1 true
-        write_config "$R/base_nobuf.conf" "$D/smoke.pcap" 1 false
-        check lua_count_base - - "$(moslua_cmd "$R/base.conf" "$HERE/lua_apps/count.lua")"
-        check lua_count_nobuf_base - - "$(moslua_cmd "$R/base_nobuf.conf" "$HERE/lua_apps/count.lua")"
+        check lua_count_base - - "$(moslua_cmd "$D/smoke.pcap" 1 true "$HERE/lua_apps/count.lua")"
+        check lua_count_nobuf_base - - "$(moslua_cmd "$D/smoke.pcap" 1 false "$HERE/lua_apps/count.lua")"
     fi
 }
 

@@ -18,6 +18,9 @@
  * - A key given twice: the last value wins (like a later -c override),
  *   except io.input and io.inline_pair, which append.
  *
+ * - Lines are applied in order; on an error the lines before it stay
+ *   applied (callers treat any error as fatal, so no rollback copy is kept).
+ *
  * Return codes: -EINVAL for syntax, unknown section/key or a malformed value;
  * -ERANGE for a value out of range; -ENOSPC for too many inputs or pairs;
  * -errno when the file cannot be read. Messages name "FILE:LINE" and the key.
@@ -710,7 +713,7 @@ int config_load_string(struct mos_config *c, const char *text, const char *name,
         }
         const struct key *kd = find_key(full);
         if (!kd) {
-            rc = unknown_key(full, *section ? NULL : k, loc, err, errlen);
+            rc = unknown_key(full, k, loc, err, errlen);
             break;
         }
         if (!v) {

@@ -180,9 +180,11 @@ static int tcp_checksum(struct decoder *d, struct mos_pkt *p, const uint8_t *l4,
     if (d->checksum == MOS_CSUM_AUTO) {
         uint16_t field = rd16(l4 + 16);
         /* A sender with checksum offload leaves the (uncomplemented) folded
-         * pseudo-header sum for the NIC to finish; some stacks leave 0. */
+         * pseudo-header sum for the NIC to finish; with TSO the length is
+         * left out of it (tcpdump-ipv4_tcp_http_xml_tso); some stacks leave 0. */
         uint16_t partial = csum_fold(pseudo_sum(p, wire));
-        if (field == 0 || field == partial) {
+        uint16_t partial_tso = csum_fold(pseudo_sum(p, 0));
+        if (field == 0 || field == partial || field == partial_tso) {
             d->csum_offload_seen++;
             d->ctr->checksum_offload_suspected++;
             return 0;
@@ -210,6 +212,10 @@ static int decode_l4(struct decoder *d, struct mos_pkt *p, const uint8_t *l4, ui
         int rc = tcp_checksum(d, p, l4, cap, wire);
         if (rc < 0)
             return rc;
+        /* No stack accepts these (scans, evasion probes): they must not
+         * create or change a flow. ECE/CWR alone do not count as flags. */
+        if ((l4[13] & 0x3f) == 0 || (l4[13] & (MOS_TCP_SYN | MOS_TCP_RST)) == (MOS_TCP_SYN | MOS_TCP_RST))
+            return drop(&c->drop_tcp_bad_flags);
         p->sport = rd16(l4);
         p->dport = rd16(l4 + 2);
         p->seq = rd32(l4 + 4);

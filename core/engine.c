@@ -82,9 +82,12 @@ struct mos_core {
     bool drop;
     struct reasm_class cls;
     bool has_payload;
+    bool new_flow; /* CONN_START still to raise at HK_RCV */
 
     struct mos_event evq[EVQ_MAX];
     int nev;
+    struct mos_event raised[EVQ_MAX / 4]; /* raise_event from handlers: next batch */
+    int nraised;
     struct mos_flow *ending[ENDING_MAX];
     int nending;
 
@@ -140,15 +143,12 @@ static void raise_flow(struct mos_core *c, struct mos_flow *f, int event, int si
         push_event(c, f, event, side, hook, (int)(f->sock - c->socks), arg);
 }
 
-/* Raise at both packet hooks (and HK_NONE where that hook is meaningful). */
-static void raise_all(struct mos_core *c, struct mos_flow *f, int event, int snd_side, int rcv_side,
-                      bool none, uint64_t arg)
+/* Events of the receiver-side update and of flow ends: HK_RCV, then HK_NONE. */
+static void raise_rcv(struct mos_core *c, struct mos_flow *f, int event, int side, uint64_t arg)
 {
     count_event(c, event);
-    raise_flow(c, f, event, snd_side, MOS_HK_SND, arg);
-    raise_flow(c, f, event, rcv_side, MOS_HK_RCV, arg);
-    if (none)
-        raise_flow(c, f, event, rcv_side, MOS_HK_NONE, arg);
+    raise_flow(c, f, event, side, MOS_HK_RCV, arg);
+    raise_flow(c, f, event, side, MOS_HK_NONE, arg);
 }
 
 static int tclass_of(const struct mos_flow *f)
@@ -511,9 +511,9 @@ static void flow_end(struct mos_core *c, struct mos_flow *f, int reason)
         uint64_t before_gaps = f->ep[side].rcv.ngaps_total;
         tcp_reasm_flush(&f->ep[side].rcv, &c->pool, &res);
         if (f->ep[side].rcv.ngaps_total > before_gaps)
-            raise_all(c, f, MOS_ON_GAP, side, side, true, res.gaps);
+            raise_rcv(c, f, MOS_ON_GAP, side, res.gaps);
         if (res.new_bytes)
-            raise_all(c, f, MOS_ON_CONN_NEW_DATA, side, side, true, res.new_bytes);
+            raise_rcv(c, f, MOS_ON_CONN_NEW_DATA, side, res.new_bytes);
     }
     int snd = f->last_sender, rcv = !f->last_sender;
     count_event(c, MOS_ON_CONN_END);
@@ -722,6 +722,7 @@ static int take_packet(struct mos_core *c, int *rc)
         c->now = fr->ts_ns;
     c->drop = false;
     c->flow = NULL;
+    c->new_flow = false;
     int d = decode_frame(&c->dec, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_ns, &c->pkt);
     if (d != DECODE_OK) {
         c->have_pkt = false;
@@ -782,9 +783,9 @@ static struct mos_flow *lookup_flow(struct mos_core *c, bool *wait)
             f->ep[s].rcv.enabled = s == MOS_SIDE_CLI ? c->cfg.reassembly_client : c->cfg.reassembly_server;
             f->ep[s].rcv.overlap = (uint8_t)c->cfg.overlap;
         }
-        int snd = flow_sender_side(f, dir);
-        f->last_sender = (uint8_t)snd;
-        raise_all(c, f, MOS_ON_CONN_START, snd, !snd, false, 0);
+        f->last_sender = (uint8_t)flow_sender_side(f, dir);
+        count_event(c, MOS_ON_CONN_START);
+        c->new_flow = true;
     }
     c->sender = flow_sender_side(f, dir);
     c->receiver = !c->sender;
@@ -800,8 +801,12 @@ static void phase_snd(struct mos_core *c, struct mos_flow *f)
     f->last_sender = (uint8_t)S;
     f->ep[S].pkts++;
     f->ep[S].bytes += p->payload_len;
-    if (tcp_state_on_send(f, S, p))
-        raise_all(c, f, MOS_ON_TCP_STATE_CHANGE, S, S, false, f->ep[S].state);
+    if (c->new_flow)
+        raise_flow(c, f, MOS_ON_CONN_START, S, MOS_HK_SND, 0);
+    if (tcp_state_on_send(f, S, p)) {
+        count_event(c, MOS_ON_TCP_STATE_CHANGE);
+        raise_flow(c, f, MOS_ON_TCP_STATE_CHANGE, S, MOS_HK_SND, f->ep[S].state);
+    }
     count_event(c, MOS_ON_PKT_IN);
     raise_flow(c, f, MOS_ON_PKT_IN, S, MOS_HK_SND, 0);
 
@@ -824,9 +829,9 @@ static void deliver_result(struct mos_core *c, struct mos_flow *f, int side, con
                            uint32_t gaps_before)
 {
     if (f->ep[side].rcv.ngaps_total > gaps_before)
-        raise_all(c, f, MOS_ON_GAP, side, side, true, res->gaps);
+        raise_rcv(c, f, MOS_ON_GAP, side, res->gaps);
     if (res->new_bytes)
-        raise_all(c, f, MOS_ON_CONN_NEW_DATA, side, side, true, res->new_bytes);
+        raise_rcv(c, f, MOS_ON_CONN_NEW_DATA, side, res->new_bytes);
     if (res->error) {
         count_event(c, MOS_ON_ERROR);
         raise_flow(c, f, MOS_ON_ERROR, side, MOS_HK_NONE, (uint64_t)res->error);
@@ -864,8 +869,14 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
         c->ctr.rst_out_of_window++;
         accept = false;
     }
-    if (accept && tcp_state_on_recv(f, R, p))
-        raise_all(c, f, MOS_ON_TCP_STATE_CHANGE, R, R, false, f->ep[R].state);
+    if (c->new_flow) {
+        raise_flow(c, f, MOS_ON_CONN_START, R, MOS_HK_RCV, 0);
+        c->new_flow = false;
+    }
+    if (accept && tcp_state_on_recv(f, R, p)) {
+        count_event(c, MOS_ON_TCP_STATE_CHANGE);
+        raise_flow(c, f, MOS_ON_TCP_STATE_CHANGE, R, MOS_HK_RCV, f->ep[R].state);
+    }
     if (c->cls.rexmit && !c->cls.keepalive) {
         raise_flow(c, f, MOS_ON_REXMIT, R, MOS_HK_RCV, 0);
         count_event(c, MOS_ON_REXMIT);
@@ -954,6 +965,16 @@ static void end_one_cb(struct mos_flow *f, void *arg)
 int core_step(struct mos_core *c, const struct mos_event **evs)
 {
     c->nev = 0;
+    if (c->nraised) {
+        /* events raised by handlers of the previous batch come first; the
+         * flows they name are still allocated (freed below, next call) */
+        for (int i = 0; i < c->nraised; i++)
+            if (!c->raised[i].flow || !((struct mos_flow *)c->raised[i].flow)->ended)
+                c->evq[c->nev++] = c->raised[i];
+        c->nraised = 0;
+        if (c->nev)
+            goto out;
+    }
     free_ending(c);
     for (;;) {
         switch (c->phase) {
@@ -1064,9 +1085,14 @@ int core_raise_event(struct mos_core *c, struct mos_flow *f, int side, int event
     if (side != MOS_SIDE_CLI && side != MOS_SIDE_SVR)
         return -EINVAL;
     c->ctr.ev_ude++;
-    for (int h = 0; h < MOS_HK_COUNT; h++)
-        if (f->tree[h] && etree_find(f->tree[h], event) >= 0)
-            push_event(c, f, event, side, h, (int)(f->sock - c->socks), 0);
+    for (int h = 0; h < MOS_HK_COUNT; h++) {
+        if (!f->tree[h] || etree_find(f->tree[h], event) < 0)
+            continue;
+        if (c->nraised >= (int)(sizeof(c->raised) / sizeof(c->raised[0])))
+            return -ENOSPC;
+        c->raised[c->nraised++] = (struct mos_event){.flow = f, .event = event, .side = (uint8_t)side,
+                                                     .hook = (uint8_t)h, .sock = (uint16_t)(f->sock - c->socks)};
+    }
     return 0;
 }
 

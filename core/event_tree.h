@@ -39,7 +39,7 @@ bool evreg_valid(const struct event_registry *r, int id);  /* built-in or define
 int evreg_root(const struct event_registry *r, int id);    /* built-in at the bottom, -EINVAL */
 
 int etree_store_create(struct event_registry *reg, struct mos_counters *ctr, struct event_tree_store **out);
-void etree_store_destroy(struct event_tree_store *s);
+void etree_store_destroy(struct event_tree_store *s); /* frees every tree, referenced or not */
 /* The tree with no pairs; a new reference. */
 struct mos_tree *etree_empty(struct event_tree_store *s);
 /* The tree `t` plus (or minus) the pair; returns a NEW reference (possibly
@@ -66,7 +66,10 @@ struct etree_host {
     bool (*filter)(void *ctx, uint64_t filter, uint64_t arg, const struct mos_event *ev);
     void (*handler)(void *ctx, uint64_t handler, const struct mos_event *ev);
 };
-/* Walk the subtree of node `start` (root[event] for built-ins). */
+/* Walk the subtree of node `start` (root[event] for built-ins). Filters get
+ * `ev` unchanged; handlers get a copy whose .event is their node's event (the
+ * UDE id for a UDE node). Handlers of one node run in ascending handler
+ * identity (a tree is a set: registration order is not kept). ctr may be NULL. */
 void etree_walk(const struct mos_tree *t, int start, const struct mos_event *ev,
                 const struct etree_host *host, struct mos_counters *ctr);
 

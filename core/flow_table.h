@@ -41,5 +41,9 @@ uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f);
 struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot);
 /* Iterate every flow (shutdown); f may be removed inside the callback. */
 void flow_table_foreach(struct flow_table *t, void (*fn)(struct mos_flow *, void *), void *arg);
+/* Stable index of a flow in the table (0..capacity-1), and back: NULL when
+ * the slot is free. A slot is reused after remove; pair it with f->id. */
+uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f);
+struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot);
 
 #endif

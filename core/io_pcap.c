@@ -59,12 +59,8 @@ static int arena_reserve(struct pcap_io *pi, size_t need)
 static int pcap_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
 {
     struct pcap_io *pi = (struct pcap_io *)io;
-    if (pi->pending) {
-        int rc = pi->pending;
-        if (rc != MOS_IO_EOF) /* errors are sticky; EOF is, too */
-            return rc;
-        return MOS_IO_EOF;
-    }
+    if (pi->pending) /* EOF and errors are sticky */
+        return pi->pending;
     size_t used = 0;
     int n = 0;
     while (n < max) {

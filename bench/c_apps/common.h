@@ -43,4 +43,40 @@ static inline int bench_parse(int argc, char **argv, struct bench_args *a)
     return 0;
 }
 
+#if __has_include("mtcp_api.h")
+#include <pthread.h>
+#include <stdint.h>
+
+#include "mtcp_api.h"
+
+/* mtcp_app_join() runs a context's loop in the calling thread, so each
+ * context beyond the first gets its own thread; the first runs here. */
+static inline void *bench_join_thread(void *m)
+{
+    return (void *)(intptr_t)mtcp_app_join((mctx_t)m);
+}
+
+static inline int bench_join(mctx_t *ctx, int n)
+{
+    pthread_t th[BENCH_MAX_CORES];
+    int rc = 0, started = 1;
+    for (; started < n; started++)
+        if (pthread_create(&th[started], NULL, bench_join_thread, ctx[started]) != 0)
+            break;
+    if (started < n || mtcp_app_join(ctx[0]) < 0)
+        rc = -1;
+    for (int i = 1; i < started; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        if ((intptr_t)r < 0)
+            rc = -1;
+    }
+    for (int i = 0; i < n; i++)
+        mtcp_destroy_context(ctx[i]);
+    if (rc < 0)
+        perror("mtcp_app_join");
+    return rc;
+}
+#endif
+
 #endif

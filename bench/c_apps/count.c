@@ -22,14 +22,14 @@
 
 static _Atomic uint64_t total_packets, total_flows;
 
-static void on_pkt(mctx_t mctx, int sock, int side, uint64_t events, filter_arg_t *arg)
+static void on_pkt(mctx_t mctx, int sock, int side, event_t events, filter_arg_t *arg)
 {
     (void)side; (void)events; (void)arg;
     uintptr_t n = (uintptr_t)mtcp_get_uctx(mctx, sock);
     mtcp_set_uctx(mctx, sock, (void *)(n + 1));
 }
 
-static void on_end(mctx_t mctx, int sock, int side, uint64_t events, filter_arg_t *arg)
+static void on_end(mctx_t mctx, int sock, int side, event_t events, filter_arg_t *arg)
 {
     (void)side; (void)events; (void)arg;
     uintptr_t n = (uintptr_t)mtcp_get_uctx(mctx, sock);
@@ -56,8 +56,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    for (int i = 0; i < a.cores; i++)
-        mtcp_app_join(ctx[i]);
+    if (bench_join(ctx, a.cores) < 0)
+        return 1;
     mtcp_destroy();
     printf("packets %llu\nflows %llu\n", (unsigned long long)atomic_load(&total_packets),
            (unsigned long long)atomic_load(&total_flows));

@@ -30,11 +30,13 @@ struct flow_state {
     uint64_t hits;
 };
 
+/* Set once in main before any context exists, read-only afterwards: mOS
+ * callbacks have no user argument to carry them. */
 static const uint8_t *needle;
 static size_t needle_len;
 static _Atomic uint64_t total_needles, total_flows;
 
-static void on_start(mctx_t mctx, int sock, int side, uint64_t events, filter_arg_t *arg)
+static void on_start(mctx_t mctx, int sock, int side, event_t events, filter_arg_t *arg)
 {
     (void)side; (void)events; (void)arg;
     struct flow_state *st = calloc(1, sizeof(*st));
@@ -45,7 +47,7 @@ static void on_start(mctx_t mctx, int sock, int side, uint64_t events, filter_ar
     mtcp_set_uctx(mctx, sock, st);
 }
 
-static void on_data(mctx_t mctx, int sock, int side, uint64_t events, filter_arg_t *arg)
+static void on_data(mctx_t mctx, int sock, int side, event_t events, filter_arg_t *arg)
 {
     (void)events; (void)arg;
     struct flow_state *st = mtcp_get_uctx(mctx, sock);
@@ -57,7 +59,7 @@ static void on_data(mctx_t mctx, int sock, int side, uint64_t events, filter_arg
         st->hits += needle_scan(&st->dir[side], needle, needle_len, buf, (size_t)n);
 }
 
-static void on_end(mctx_t mctx, int sock, int side, uint64_t events, filter_arg_t *arg)
+static void on_end(mctx_t mctx, int sock, int side, event_t events, filter_arg_t *arg)
 {
     (void)side; (void)events; (void)arg;
     struct flow_state *st = mtcp_get_uctx(mctx, sock);
@@ -98,8 +100,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    for (int i = 0; i < a.cores; i++)
-        mtcp_app_join(ctx[i]);
+    if (bench_join(ctx, a.cores) < 0)
+        return 1;
     mtcp_destroy();
     printf("needles %llu\nflows %llu\n", (unsigned long long)atomic_load(&total_needles),
            (unsigned long long)atomic_load(&total_flows));

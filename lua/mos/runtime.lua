@@ -61,15 +61,21 @@ function R.now_s()
 end
 
 -- One JSON object per line; `rec.level` defaults to "info".
-function R.log_record(rec)
+-- Script records (from_script) are the script's output: only -q (errors
+-- only) filters them; the runtime's own records follow log.level.
+function R.log_record(rec, from_script)
   local level = rec.level or "info"
-  if (LEVELS[level] or 2) > R.log_level then return end
+  local limit = from_script and (R.quiet and 0 or 3) or R.log_level
+  if (LEVELS[level] or 2) > limit then return end
   rec.level = level
   rec.core = R.core_id
-  if rec.ts == nil then rec.ts = R.now_s() end
+  local ts = rec.ts
+  if type(ts) ~= "number" then ts = R.now_s() end
+  rec.ts = nil
   local ok, line = pcall(cjson.encode, rec)
   if not ok then line = cjson.encode({ level = "error", msg = "unencodable log record: " .. tostring(line) }) end
-  log_fh:write(line, "\n")
+  -- cjson prints at most 14 significant digits; timestamps need 16
+  log_fh:write('{"ts":', string.format("%.6f", ts), line == "{}" and "}" or "," .. line:sub(2), "\n")
 end
 
 ---------------------------------------------------------------- identities
@@ -266,6 +272,25 @@ function R.dispatch(ev)
   if e == 3 and flow ~= nil then -- CONN_END: forget the flow after this batch
     nended = nended + 1
     ended[nended] = tonumber(flow.id)
+  end
+end
+
+-- mos.raise_event: the engine validates and counts the event, but the
+-- records it queues land after the batch being dispatched and would be lost
+-- at the next step (engine.h has no way to ask for them), so the handlers
+-- run here, synchronously and nested, for every hook whose tree has it.
+function R.raise(flow, side, ev, level)
+  check(C.mos_event_raise(R.core, flow, side, ev), "mos.raise_event", level + 1)
+  for hook = 0, 2 do
+    local t = C.mos_flow_tree(R.core, flow, hook)
+    if t ~= null then
+      for i = 0, t.nnodes - 1 do
+        if t.nodes[i].event == ev then
+          walk(t, i, { flow = flow, event = ev, side = side, hook = hook, arg = 0 }, flow)
+          break
+        end
+      end
+    end
   end
 end
 
@@ -527,6 +552,7 @@ function R.init(opts)
   R.core_id = C.mos_core_id(R.core)
   R.params = opts.params or {}
   local lvl = C.mos_config_log_level(R.core)
+  R.quiet = opts.verbosity == 0
   if opts.verbosity == 0 then lvl = 0 elseif opts.verbosity == 2 and lvl < 3 then lvl = 3 end
   R.log_level = lvl
   R.set_log_file(ffi.string(C.mos_config_log_file(R.core)))

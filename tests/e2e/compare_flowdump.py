@@ -25,7 +25,8 @@ Every accepted difference must be listed in tests/KNOWN_DIFFERENCES.tsv
 stale and counts as a FAILURE, so the file cannot rot.
 
 Also checks each run: exit 0, or (for a capture listed with direction
-`run`) a clean non-zero exit below 128 with a message; never a signal, a
+`run`) mos-lua's documented exit status 1 for an unreadable input, with a
+message; never a signal, a
 timeout or a sanitizer report.
 
 python3 stdlib only.
@@ -41,6 +42,7 @@ import sys
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
                           r"SUMMARY: UndefinedBehaviorSanitizer")
+EXIT_RUNTIME = 1  # mos-lua --help: "1 runtime error (input unreadable, ...)"
 TS_EPS = 2e-6  # our timestamps are printed with microsecond resolution
 
 
@@ -267,14 +269,14 @@ def judge_capture(name, pcaps, runs, known, tally, info):
         return
     krun = find_known(known, name, "*", "run", exact=True)
     if rc != 0:
-        clean = 0 < rc < 124 and err.strip() != ""
+        clean = rc == EXIT_RUNTIME and err.strip() != ""
         msg = err.strip().splitlines()[-1] if err.strip() else "(no message)"
         if krun and clean:
             krun["used"] = True
             tally.runs_known += 1
             print("known %s: exit %d (%s): %s" % (name, rc, msg, krun["reason"]))
         else:
-            fail("exit %d%s: %s" % (rc, "" if clean else " (signal, timeout or silent)", msg))
+            fail("exit %d%s: %s" % (rc, "" if clean else " (not the documented clean error 1 with a message)", msg))
             tally.runs_failed += 1
         return  # nothing to compare after a failed run
     tally.runs_ok += 1

@@ -192,6 +192,7 @@ Test(config, error_messages)
     load_err("[tcp]\ntimeout_syn = 5s\ntimout_syn = 30s\n", -EINVAL,
              "t.conf:3: unknown key 'tcp.timout_syn' (did you mean 'tcp.timeout_syn'?)");
     load_err("cores = 4\n", -EINVAL, "t.conf:1: unknown key 'cores' (did you mean 'core.cores'?)");
+    load_err("[tcp]\ncores = 1\n", -EINVAL, "t.conf:2: unknown key 'tcp.cores' (did you mean 'core.cores'?)");
     load_err("[tcp]\nwhatever_this_is = 1\n", -EINVAL, "t.conf:2: unknown key 'tcp.whatever_this_is'");
     load_err("\n[tpc]\n", -EINVAL, "t.conf:2: unknown section 'tpc' (did you mean 'tcp'?)");
     load_err("[nonsense]\n", -EINVAL, "t.conf:1: unknown section 'nonsense'");

@@ -609,6 +609,30 @@ Test(decode, tcp_header_truncated)
     free(x);
 }
 
+Test(decode, tcp_bad_flags)
+{
+    static const uint8_t bad[] = {0, PKT_SYN | PKT_RST, PKT_SYN | PKT_RST | PKT_ACK, 0xc0};
+    for (size_t i = 0; i < sizeof(bad); i++) {
+        struct ctx *x = ctx_new(MOS_CSUM_VERIFY);
+        struct pkt_spec s = tcp4();
+        s.flags = bad[i];
+        size_t n = pkt_build(x->f, &s);
+        int rc = dec(x, 1, x->f, n);
+        EXPECT_DROP(x, rc, drop_tcp_bad_flags);
+        free(x);
+    }
+    /* unusual but legal combinations pass */
+    static const uint8_t ok[] = {PKT_SYN | PKT_FIN, PKT_FIN, PKT_URG, PKT_RST | PKT_ACK, PKT_PSH};
+    for (size_t i = 0; i < sizeof(ok); i++) {
+        struct ctx *x = ctx_new(MOS_CSUM_VERIFY);
+        struct pkt_spec s = tcp4();
+        s.flags = ok[i];
+        size_t n = pkt_build(x->f, &s);
+        cr_assert_eq(dec(x, 1, x->f, n), DECODE_OK, "flags 0x%x", ok[i]);
+        free(x);
+    }
+}
+
 /* ---- IPv6 ---------------------------------------------------------------- */
 
 Test(decode, ipv6_extension_chain)
@@ -790,6 +814,18 @@ Test(decode, checksum_policies_ipv4_header)
     cr_assert_eq(c.drop_ip_bad_checksum, 1);
     cr_assert_eq(run_policy(MOS_CSUM_IGNORE, s, &c), DECODE_OK);
     cr_assert_eq(drops(&c), 0);
+
+    /* header checksum left 0 for the NIC (the TSO capture in the corpus) */
+    struct ctx *x = ctx_new(MOS_CSUM_AUTO);
+    s.bad_ip_csum = false;
+    size_t n = pkt_build(x->f, &s);
+    x->f[24] = x->f[25] = 0;
+    cr_assert_eq(dec(x, 1, x->f, n), DECODE_OK);
+    cr_assert_eq(x->c.checksum_offload_suspected, 1);
+    x->d.checksum = MOS_CSUM_VERIFY;
+    cr_assert_lt(dec(x, 1, x->f, n), 0);
+    cr_assert_eq(x->c.drop_ip_bad_checksum, 1);
+    free(x);
 }
 
 Test(decode, checksum_policies_tcp)
@@ -816,6 +852,19 @@ Test(decode, checksum_policies_tcp)
         cr_assert_eq(run_policy(MOS_CSUM_AUTO, s, &c), DECODE_OK, "mode %d", mode);
         cr_assert_eq(c.checksum_offload_suspected, 1);
         cr_assert_eq(drops(&c), 0);
+    }
+    /* TSO leaves the pseudo-header sum without the length */
+    {
+        struct ctx *x = ctx_new(MOS_CSUM_AUTO);
+        s = tcp4();
+        size_t n = pkt_build(x->f, &s);
+        uint32_t ps = 0x0a01 + 0x0203 + 0xc0a8 + 0x0709 + 6; /* addresses + proto */
+        while (ps >> 16)
+            ps = (ps & 0xffff) + (ps >> 16);
+        x->f[34 + 16] = (uint8_t)(ps >> 8), x->f[34 + 17] = (uint8_t)ps;
+        cr_assert_eq(dec(x, 1, x->f, n), DECODE_OK);
+        cr_assert_eq(x->c.checksum_offload_suspected, 1);
+        free(x);
     }
     /* IPv6 has the same offload pattern */
     s = tcp6();

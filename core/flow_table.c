@@ -1,0 +1,208 @@
+/*
+ * flow_table.c - per-core flow table: chained hash + one LRU list per
+ * timeout class.
+ *
+ * Design: flows live in one slab of `capacity` entries allocated with calloc,
+ * so untouched entries cost no resident memory; entries are handed out in
+ * order (`used` grows) and returned to a free list threaded through hnext.
+ * Buckets are a power of two >= capacity, so chains stay ~1 long. Each class
+ * list is ordered by last touch (head = oldest); as every class has a single
+ * timeout, the head is also the first to expire, which makes expiry and
+ * eviction O(TCLASS_COUNT).
+ *
+ * Invariants: a flow is in use iff tclass != TCLASS_FREE; an in-use flow is
+ * in exactly one bucket chain and one class list; count == in-use flows.
+ * The table does not touch counters: the engine counts creation, eviction
+ * and the active/peak gauges.
+ */
+#include "flow_table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#define TCLASS_FREE 0xff
+
+struct lru { struct mos_flow *head, *tail; };
+
+struct flow_table {
+    uint32_t cap, used, count, mask;
+    struct mos_flow *slab;
+    struct mos_flow *free;
+    struct mos_flow **buckets;
+    struct lru lru[TCLASS_COUNT];
+    uint64_t timeout[TCLASS_COUNT];
+    struct mos_counters *ctr;
+};
+
+int flow_table_create(uint32_t capacity, const uint64_t timeouts[TCLASS_COUNT], struct mos_counters *ctr,
+                      struct flow_table **out)
+{
+    if (capacity == 0 || capacity > (1u << 31))
+        return -EINVAL;
+    struct flow_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    uint32_t nb = 1;
+    while (nb < capacity)
+        nb <<= 1;
+    t->cap = capacity;
+    t->mask = nb - 1;
+    t->ctr = ctr;
+    memcpy(t->timeout, timeouts, sizeof(t->timeout));
+    t->slab = calloc(capacity, sizeof(struct mos_flow));
+    t->buckets = calloc(nb, sizeof(*t->buckets));
+    if (!t->slab || !t->buckets) {
+        flow_table_destroy(t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+void flow_table_destroy(struct flow_table *t)
+{
+    if (!t)
+        return;
+    free(t->slab);
+    free(t->buckets);
+    free(t);
+}
+
+uint32_t flow_table_hash(const struct mos_flow_key *k)
+{
+    return (uint32_t)XXH3_64bits(k, sizeof(*k));
+}
+
+struct mos_flow *flow_table_lookup(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash)
+{
+    for (struct mos_flow *f = t->buckets[hash & t->mask]; f; f = f->hnext)
+        if (f->hash == hash && memcmp(&f->key, k, sizeof(*k)) == 0)
+            return f;
+    return NULL;
+}
+
+static void lru_unlink(struct flow_table *t, struct mos_flow *f)
+{
+    struct lru *l = &t->lru[f->tclass];
+    if (f->lprev)
+        f->lprev->lnext = f->lnext;
+    else
+        l->head = f->lnext;
+    if (f->lnext)
+        f->lnext->lprev = f->lprev;
+    else
+        l->tail = f->lprev;
+    f->lprev = f->lnext = NULL;
+}
+
+static void lru_append(struct flow_table *t, struct mos_flow *f, int tclass)
+{
+    struct lru *l = &t->lru[tclass];
+    f->tclass = (uint8_t)tclass;
+    f->lnext = NULL;
+    f->lprev = l->tail;
+    if (l->tail)
+        l->tail->lnext = f;
+    else
+        l->head = f;
+    l->tail = f;
+}
+
+struct mos_flow *flow_table_insert(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash, uint64_t now)
+{
+    struct mos_flow *f;
+    if (t->free) {
+        f = t->free;
+        t->free = f->hnext;
+    } else if (t->used < t->cap) {
+        f = &t->slab[t->used++];
+    } else {
+        return NULL;
+    }
+    memset(f, 0, sizeof(*f));
+    f->key = *k;
+    f->hash = hash;
+    f->first_ts = f->last_ts = now;
+    struct mos_flow **b = &t->buckets[hash & t->mask];
+    f->hnext = *b;
+    *b = f;
+    lru_append(t, f, TCLASS_SYN);
+    t->count++;
+    return f;
+}
+
+static struct mos_flow *oldest(const struct flow_table *t, int c) { return t->lru[c].head; }
+
+struct mos_flow *flow_table_victim(struct flow_table *t)
+{
+    static const int order[] = {TCLASS_SYN, TCLASS_TIME_WAIT, TCLASS_CLOSING, TCLASS_ESTABLISHED};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        if (oldest(t, order[i]))
+            return oldest(t, order[i]);
+    return NULL;
+}
+
+void flow_table_touch(struct flow_table *t, struct mos_flow *f, int tclass, uint64_t now)
+{
+    if (tclass < 0 || tclass >= TCLASS_COUNT)
+        tclass = TCLASS_ESTABLISHED;
+    lru_unlink(t, f);
+    f->last_ts = now;
+    lru_append(t, f, tclass);
+}
+
+/* A flow expires once strictly more than its class timeout has passed since
+ * its last packet; heads of the class lists are the candidates. */
+struct mos_flow *flow_table_expired(struct flow_table *t, uint64_t now)
+{
+    struct mos_flow *best = NULL;
+    for (int c = 0; c < TCLASS_COUNT; c++) {
+        struct mos_flow *f = oldest(t, c);
+        if (!f || now < f->last_ts || now - f->last_ts <= t->timeout[c])
+            continue;
+        if (!best || f->last_ts < best->last_ts)
+            best = f;
+    }
+    return best;
+}
+
+void flow_table_remove(struct flow_table *t, struct mos_flow *f)
+{
+    if (f->tclass == TCLASS_FREE)
+        return;
+    for (struct mos_flow **pp = &t->buckets[f->hash & t->mask]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == f) {
+            *pp = f->hnext;
+            break;
+        }
+    }
+    lru_unlink(t, f);
+    f->tclass = TCLASS_FREE;
+    f->hnext = t->free;
+    t->free = f;
+    t->count--;
+}
+
+uint32_t flow_table_count(const struct flow_table *t) { return t->count; }
+
+void flow_table_foreach(struct flow_table *t, void (*fn)(struct mos_flow *, void *), void *arg)
+{
+    for (uint32_t i = 0; i < t->used; i++)
+        if (t->slab[i].tclass != TCLASS_FREE)
+            fn(&t->slab[i], arg);
+}
+
+uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f)
+{
+    return (uint32_t)(f - t->slab);
+}
+
+struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot)
+{
+    if (slot >= t->used || t->slab[slot].tclass == TCLASS_FREE)
+        return NULL;
+    return &t->slab[slot];
+}

@@ -1,0 +1,103 @@
+-- mos: the scripting API of mos-lua (see lua/README.md).
+--
+-- A thin, checked facade over mos.runtime: misuse raises error(msg, 2) so
+-- the script's own line is blamed; expected failures return nil, err.
+local ffi = require "ffi"
+local R = require "mos.runtime"
+local cjson = require "cjson"
+
+local C = ffi.C
+
+local mos = {}
+
+for name, id in pairs(R.EVENTS) do mos[name] = id end
+mos.HK_SND, mos.HK_RCV, mos.HK_NONE = R.HK_SND, R.HK_RCV, R.HK_NONE
+mos.SIDE_CLI, mos.SIDE_SVR = R.SIDE_CLI, R.SIDE_SVR
+mos.STATES = {}
+for i = 0, 10 do
+  local n = ffi.string(C.mos_state_name(i))
+  mos[n] = i
+  mos.STATES[i] = n
+end
+mos.event_name = function(ev) return R.EVENT_NAMES[ev] or (type(ev) == "number" and ev >= R.UDE_FIRST and "UDE") or "?" end
+
+mos.param = R.params
+mos.core_id = R.core_id
+
+function mos.now() return R.now_s() end
+
+function mos.socket(kind) return R.new_socket(kind, 2) end
+
+-- A user-defined event on `base`: filter_fn(flow, side, arg) -> bool.
+function mos.define_event(base, filter_fn, arg)
+  if type(base) ~= "number" or C.mos_event_valid(R.core, base) ~= 1 then
+    error("mos.define_event: unknown base event " .. tostring(base), 2)
+  end
+  if type(filter_fn) ~= "function" then
+    error("mos.define_event: filter must be a function, got " .. type(filter_fn), 2)
+  end
+  local fid = R.id_of(filter_fn)
+  local key = R.filter_arg_key(arg)
+  local ev = R.check(C.mos_event_define(R.core, base, fid, key), "mos.define_event", 2)
+  R.ref(fid) -- UDEs live as long as the core
+  return ev
+end
+
+function mos.raise_event(flow, side, ev)
+  if not ffi.istype("struct mos_flow *", flow) then error("mos.raise_event: expected a flow", 2) end
+  if side ~= 0 and side ~= 1 then error("mos.raise_event: bad side " .. tostring(side), 2) end
+  if type(ev) ~= "number" or ev < R.UDE_FIRST or C.mos_event_valid(R.core, ev) ~= 1 then
+    error("mos.raise_event: not a user-defined event: " .. tostring(ev), 2)
+  end
+  R.raise(flow, side, ev, 2)
+end
+
+-- One-shot timer on the packet clock (offline) or the wall clock (live).
+function mos.timer(seconds, fn, flow)
+  if type(seconds) ~= "number" or seconds < 0 then error("mos.timer: bad delay " .. tostring(seconds), 2) end
+  if type(fn) ~= "function" then error("mos.timer: expected a function", 2) end
+  if flow ~= nil and not ffi.istype("struct mos_flow *", flow) then error("mos.timer: bad flow", 2) end
+  local id = R.id_of(fn)
+  local at = C.mos_core_now(R.core) + ffi.cast("uint64_t", seconds * 1e9)
+  R.check(C.mos_core_timer(R.core, flow, at, id), "mos.timer", 2)
+  R.ref(id)
+end
+
+-- mos.log("fmt", ...) or mos.log{msg=..., any=fields}: one JSON line.
+function mos.log(a, ...)
+  if type(a) == "table" then
+    local rec = {}
+    for k, v in pairs(a) do rec[k] = v end
+    R.log_record(rec, true)
+  elseif type(a) == "string" then
+    R.log_record({ msg = select("#", ...) > 0 and string.format(a, ...) or a }, true)
+  else
+    error("mos.log: expected a format string or a table", 2)
+  end
+end
+
+function mos.stats()
+  local n = C.mos_counters_count()
+  local buf = ffi.new("uint64_t[?]", n)
+  C.mos_counters_get(R.core, buf, n)
+  local t = {}
+  for i = 0, n - 1 do t[ffi.string(C.mos_counters_name(i))] = tonumber(buf[i]) end
+  t.lua_mem_kb = collectgarbage("count")
+  t.lua_live_functions = R.live_ids()
+  local he = {}
+  for where, cnt in pairs(R.handler_errors) do he[where] = cnt end
+  t.lua_handler_errors = he
+  return t
+end
+
+function mos.on_exit(fn)
+  if type(fn) ~= "function" then error("mos.on_exit: expected a function", 2) end
+  R.on_exit[#R.on_exit + 1] = fn
+end
+
+mos.json = cjson
+
+-- Tests only: reload a script as SIGHUP would. Returns true or nil, err.
+function mos._reload(path) return R.request_reload(path) end
+
+return mos

@@ -1,0 +1,101 @@
+-- mos.loop: one core's main loop, entered once from host/lua_worker.c.
+--
+-- Lua drives: pull a batch of events from the engine (mos_core_step),
+-- dispatch every event to the Lua handlers, repeat. Between two steps -- and
+-- only there, so no packet is split or processed twice -- it acts on
+-- signals: SIGHUP or a --watch change reloads the script, SIGUSR1 dumps the
+-- stats, SIGINT/SIGTERM stop the input.
+local ffi = require "ffi"
+local R = require "mos.runtime"
+
+local C = ffi.C
+local M = {}
+
+local EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+local MOS_IO_EOF = -61
+local WATCH_EVERY = 256 -- steps between two mtime checks with --watch
+
+local function log_err(msg, extra)
+  local rec = extra or {}
+  rec.level, rec.msg = "error", msg
+  R.log_record(rec)
+end
+
+local pending_reload = nil
+
+function R.request_reload(path)
+  pending_reload = path or R.script
+  return true
+end
+
+local function do_reload(path)
+  local ok, err = R.load_script(path, true)
+  if ok then
+    R.log_record({ level = "info", msg = "script reloaded", script = path })
+    return true
+  end
+  log_err("reload failed, keeping the running script", { script = path, error = tostring(err) })
+  return nil, err
+end
+
+function M.main(opts)
+  R.init(opts)
+  local mos = require "mos"
+  mos.core_id = R.core_id
+  local ok, err = R.load_script(opts.script, false)
+  if not ok then
+    io.stderr:write("mos-lua: ", tostring(err), "\n")
+    return EXIT_USAGE
+  end
+  if opts.check then return EXIT_OK end
+
+  local core, host = R.core, R.host
+  local evp = ffi.new("const struct mos_event *[1]")
+  local dispatch, end_batch = R.dispatch, R.end_batch
+  local mtime = opts.watch and C.mos_host_mtime_ns(opts.script) or 0
+  local steps = 0
+  local rc = EXIT_OK
+  while true do
+    if host ~= nil then
+      local sig = C.mos_host_signals(host, R.core_id)
+      if sig ~= 0 then
+        if bit.band(sig, 1) ~= 0 then pending_reload = pending_reload or R.script end
+        if bit.band(sig, 2) ~= 0 then C.mos_host_write_stats(host, R.core_id, collectgarbage("count")) end
+        if bit.band(sig, 4) ~= 0 then
+          R.log_record({ level = "warn", msg = "stopping on signal" })
+          break
+        end
+      end
+    end
+    if opts.watch then
+      steps = steps + 1
+      if steps % WATCH_EVERY == 0 then
+        local m = C.mos_host_mtime_ns(opts.script)
+        if m >= 0 and m ~= mtime then
+          mtime = m
+          pending_reload = pending_reload or R.script
+        end
+      end
+    end
+    if pending_reload then
+      local p = pending_reload
+      pending_reload = nil
+      do_reload(p)
+    end
+    local n = C.mos_core_step(core, evp)
+    if n < 0 then
+      if n ~= MOS_IO_EOF then
+        io.stderr:write("mos-lua: input error: ", ffi.string(C.mos_core_error(core)), "\n")
+        rc = EXIT_RUNTIME
+      end
+      break
+    end
+    local evs = evp[0]
+    for i = 0, n - 1 do dispatch(evs[i]) end
+    end_batch()
+  end
+  R.run_on_exit()
+  return rc
+end
+
+return M

@@ -1,0 +1,254 @@
+-- The mos module: every method on a hand-crafted capture, and its misuse
+-- errors (which must name the script's own line).
+local T = require "mos.testing"
+package.path = T.source_dir .. "/tests/lua/?.lua;" .. package.path
+local H = require "helpers"
+
+local function run(text, extra)
+  local o = extra or {}
+  o.script_text = text
+  o.capture = o.capture or H.capture()
+  return T.run(o)
+end
+
+describe("mos module", function()
+  it("exposes constants", function()
+    local r = run([[
+      local mos = require "mos"
+      print(mos.PKT_IN, mos.CONN_START, mos.CONN_NEW_DATA, mos.CONN_END, mos.TCP_STATE_CHANGE,
+            mos.REXMIT, mos.REXMIT_INCONSISTENT, mos.GAP, mos.ORPHAN, mos.ERROR,
+            mos.HK_SND, mos.HK_RCV, mos.HK_NONE, mos.SIDE_CLI, mos.SIDE_SVR,
+            mos.ESTABLISHED, mos.TIME_WAIT, mos.STATES[0], mos.core_id)
+    ]], { args = { "--check" } })
+    assert.are.equal(0, r.exit)
+    assert.are.equal("0\t1\t2\t3\t4\t5\t6\t7\t8\t9\t0\t1\t2\t0\t1\t4\t10\tCLOSED\t0\n", r.stdout)
+  end)
+
+  it("passes -s parameters in mos.param", function()
+    local r = run([[local mos = require "mos"; print(mos.param.a, mos.param.b)]],
+      { params = { a = "1", b = "x=y" }, args = { "--check" } })
+    assert.are.equal("1\tx=y\n", r.stdout)
+  end)
+
+  it("peeks each direction's bytes, consuming them", function()
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_NEW_DATA, mos.HK_RCV, function(flow)
+        local c = flow.ctx
+        c.c2s = (c.c2s or "") .. flow:peek(mos.SIDE_SVR)
+        c.s2c = (c.s2c or "") .. flow:peek(mos.SIDE_CLI)
+        assert(flow:peek(mos.SIDE_SVR) == "")
+      end)
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow)
+        local function esc(x) return (x:gsub("\r", "<CR>"):gsub("\n", "<LF>")) end
+        print(tonumber(flow.id), flow.client, flow.server, esc(flow.ctx.c2s), esc(flow.ctx.s2c))
+      end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(
+      '1\t10.0.0.1:40000\t10.0.0.2:80\thello world\tHTTP/1.0 200 OK<CR><LF><CR><LF>\n' ..
+      '2\t10.0.0.3:40001\t10.0.0.2:8080\tGET / HTTP/1.1<CR><LF>Host: x<CR><LF><CR><LF>\tok\n', r.stdout)
+  end)
+
+  it("ppeeks without consuming and limits peek length", function()
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow)
+        if tonumber(flow.id) ~= 1 then return end
+        print(flow:ppeek(mos.SIDE_SVR, 6, 5), flow:peek(mos.SIDE_SVR, 5), flow:peek(mos.SIDE_SVR))
+      end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal("world\thello\t world\n", r.stdout)
+  end)
+
+  it("gives the current packet, peers, states and info", function()
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow, side)
+        local p = flow:lastpkt(side)
+        print("start", p.src, p.sport, p.dst, p.dport, p.seq, p.flags, p.payload_len, string.format("%.3f", p.ts))
+        print("peer", flow:peer(mos.SIDE_CLI))
+        print("peer", flow:peer(mos.SIDE_SVR))
+      end)
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow)
+        local i = flow:info()
+        print("end", i.id, i.handshake, i.cli.state, i.svr.state, i.svr.delivered, i.cli.delivered,
+              i.cli.bytes_sent, i.svr.bytes_sent, flow:state(mos.SIDE_CLI), flow:get("rexmit", mos.SIDE_SVR),
+              flow:get("clibuf"), flow:get("overlap"), #flow:gaps(mos.SIDE_SVR))
+      end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    -- conn 1 SYN: 10.0.0.1:40000 -> 10.0.0.2:80, ISN 1000, flags SYN (2), t0 + 1 ms
+    assert.are.equal("start\t10.0.0.1\t40000\t10.0.0.2\t80\t1000\t2\t0\t1700000000.001", lines[1])
+    assert.are.equal("peer\t10.0.0.1\t40000", lines[2])
+    assert.are.equal("peer\t10.0.0.2\t80", lines[3])
+    -- client closed first (FIN, then ACKed the server's FIN): TIME_WAIT; server CLOSED.
+    local e1 = lines[7]
+    assert.truthy(e1:match("^end\t1\t3way\t"), e1)
+    local f = {}
+    for x in e1:gmatch("[^\t]+") do f[#f + 1] = x end
+    assert.are.same({ "end", "1", "3way" }, { f[1], f[2], f[3] })
+    assert.are.equal("TIME_WAIT", f[4])
+    assert.are.equal("11", f[6]); assert.are.equal("19", f[7]) -- delivered c2s / s2c
+    assert.are.equal("11", f[8]); assert.are.equal("19", f[9]) -- bytes sent
+    assert.are.same({ "TIME_WAIT", "0", "true", "first", "0" }, { f[10], f[11], f[12], f[13], f[14] })
+  end)
+
+  it("runs per-flow registrations only for that flow", function()
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      local function data(flow) print("data", flow.id) ; flow:peek(0); flow:peek(1) end
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        if tonumber(flow.id) == 2 then flow:on(mos.CONN_NEW_DATA, mos.HK_RCV, data) end
+      end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    -- conn 2 has two data segments, each a CONN_NEW_DATA
+    assert.are.equal("data\t2ULL\ndata\t2ULL\n", r.stdout)
+  end)
+
+  it("runs user-defined events through their filter, with its argument", function()
+    local r = run([[
+      local mos = require "mos"
+      local seen = 0
+      local GET = mos.define_event(mos.CONN_NEW_DATA, function(flow, side, arg)
+        seen = seen + 1
+        local d = flow:ppeek(mos.SIDE_SVR, 0, #arg)
+        return d == arg
+      end, "GET ")
+      assert(GET >= 32)
+      local s = mos.socket("stream")
+      s:on(GET, mos.HK_RCV, function(flow, side, ev) print("get", tonumber(flow.id), ev == GET) end)
+      mos.on_exit(function() print("filter runs", seen) end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    -- 3 data segments in conn 1, 2 in conn 2: the filter runs 5 times and
+    -- matches on both CONN_NEW_DATA of conn 2
+    assert.are.equal("get\t2\ttrue\nget\t2\ttrue\nfilter runs\t5\n", r.stdout)
+  end)
+
+  it("raises user-defined events explicitly", function()
+    local r = run([[
+      local mos = require "mos"
+      local EV = mos.define_event(mos.CONN_START, function() return false end)
+      local s = mos.socket("stream")
+      s:on(EV, mos.HK_SND, function(flow, side, ev) print("raised", tonumber(flow.id), side) end)
+      s:on(mos.CONN_START, mos.HK_SND, function(flow) mos.raise_event(flow, mos.SIDE_SVR, EV) end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal("raised\t1\t1\nraised\t2\t1\n", r.stdout)
+  end)
+
+  it("fires timers on the packet clock", function()
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        local id, t0 = tonumber(flow.id), mos.now()
+        mos.timer(0.0025, function(f) print("timer", id, f and tonumber(f.id), mos.now() - t0 >= 0.0025) end, flow)
+      end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal("timer\t1\t1\ttrue\ntimer\t2\t2\ttrue\n", r.stdout)
+  end)
+
+  it("logs JSON lines and reports stats", function()
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.PKT_IN, mos.HK_RCV, function() end)
+      mos.log("hello %d", 42)
+      mos.on_exit(function() local st = mos.stats(); mos.log({msg = "stats", pkts = st.pkts_in, mem = st.lua_mem_kb > 0}) end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal("hello 42", T.records(r, "hello 42")[1].msg)
+    local st = T.records(r, "stats")[1]
+    H.capture()
+    assert.are.equal(H.npkts, st.pkts)
+    assert.is_true(st.mem)
+    assert.are.equal(H.npkts, r.stats.counters.pkts_in)
+    assert.is_true(r.stats.lua_mem_kb > 0)
+  end)
+
+  describe("misuse raises at the script's line", function()
+    local cases = {
+      { "s:on(999, mos.HK_RCV, function() end)", "unknown event" },
+      { "s:on(mos.CONN_START, 7, function() end)", "bad hook" },
+      { "s:on(mos.CONN_START, mos.HK_NONE, function() end)", "not valid for event CONN_START" },
+      { "s:on(mos.CONN_START, mos.HK_SND, 'f')", "handler must be a function" },
+      { "s:on('CONN_START', mos.HK_SND, function() end)", "unknown event" },
+      { "mos.socket('bogus')", "type must be" },
+      { "mos.define_event(12345, function() end)", "unknown base event" },
+      { "mos.define_event(mos.CONN_START, 3)", "filter must be a function" },
+      { "mos.timer('x', function() end)", "bad delay" },
+      { "s:filter{syn = 'not a (valid bpf'}", "socket:filter" },
+      { "mos.log(3)", "expected a format string" },
+    }
+    for _, c in ipairs(cases) do
+      it(c[2] .. ": " .. c[1], function()
+        local r = run("local mos = require 'mos'\nlocal s = mos.socket('stream')\n" .. c[1] .. "\n",
+          { args = { "--check" } })
+        assert.are.equal(2, r.exit)
+        assert.truthy(r.stderr:find("script.lua:3:", 1, true), r.stderr)
+        assert.truthy(r.stderr:find(c[2], 1, true), r.stderr)
+      end)
+    end
+
+    it("raise_event with a built-in event", function()
+      local r = run([[
+        local mos = require 'mos'
+        local s = mos.socket('stream')
+        s:on(mos.CONN_START, mos.HK_SND, function(flow) mos.raise_event(flow, 0, mos.CONN_END) end)
+      ]])
+      assert.are.equal(0, r.exit)
+      local e = T.records(r, "handler error")[1]
+      assert.truthy(e.error:find("script.lua:3:", 1, true), e.error)
+      assert.truthy(e.error:find("not a user-defined event", 1, true), e.error)
+    end)
+
+    it("flow methods with a bad side", function()
+      local r = run([[
+        local mos = require 'mos'
+        local s = mos.socket('stream')
+        s:on(mos.CONN_START, mos.HK_SND, function(flow) flow:peek(5) end)
+      ]])
+      local e = T.records(r, "handler error")[1]
+      assert.truthy(e.error:find("script.lua:3:", 1, true), e.error)
+      assert.truthy(e.error:find("side must be", 1, true), e.error)
+    end)
+  end)
+
+  describe("the program", function()
+    it("--check accepts a good script without input", function()
+      local r = T.run({ script = "scripts/flowlog.lua", args = { "--check" } })
+      assert.are.equal(0, r.exit, r.stderr)
+    end)
+    it("--check rejects a syntax error naming file and line", function()
+      local r = T.run({ script_text = "local x = \nlocal mos = require 'mos'\n(", args = { "--check" } })
+      assert.are.equal(2, r.exit)
+      assert.truthy(r.stderr:match("script%.lua:%d+:"), r.stderr)
+    end)
+    it("exits 1 on an unreadable capture", function()
+      local r = T.run({ script = "scripts/flowlog.lua", capture = "/nonexistent.pcap" })
+      assert.are.equal(1, r.exit)
+      assert.truthy(r.stderr:find("/nonexistent.pcap", 1, true), r.stderr)
+    end)
+    it("exits 2 on a bad option or config key", function()
+      assert.are.equal(2, T.run({ script = "scripts/flowlog.lua", args = { "--bogus" } }).exit)
+      local r = T.run({ script = "scripts/flowlog.lua", config = { ["no.such"] = "1" }, args = { "--check" } })
+      assert.are.equal(2, r.exit)
+    end)
+    it("says live input is not built yet", function()
+      local r = T.run({ script = "scripts/flowlog.lua", args = { "-i", "lo" } })
+      assert.are.equal(2, r.exit)
+      assert.truthy(r.stderr:find("not built yet", 1, true))
+    end)
+  end)
+end)

@@ -1,0 +1,18 @@
+#!/bin/bash
+# Runs the busted specs of the Lua host (tests/lua/*_spec.lua) against the
+# built mos-lua. Exit 77 (skipped) when busted or the binary is missing.
+set -u
+SRC=${MOS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${MOS_BUILD_DIR:-$SRC/build}
+export MOS_SOURCE_DIR=$SRC MOS_BUILD_DIR=$BUILD MOS_SHARED_DIR=${MOS_SHARED_DIR:-$SRC/../shared}
+BUSTED=$(command -v busted || true)
+if [ -z "$BUSTED" ] || ! command -v luajit >/dev/null; then
+    echo "run_busted.sh: busted (lua-busted) or luajit not installed: skipping" >&2
+    exit 77
+fi
+if [ ! -x "$BUILD/mos-lua" ]; then
+    echo "run_busted.sh: $BUILD/mos-lua not built: skipping" >&2
+    exit 77
+fi
+cd "$SRC"
+exec luajit "$BUSTED" --lpath="$SRC/lua/?.lua;$SRC/lua/?/init.lua" "$@" tests/lua
