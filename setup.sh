@@ -11,7 +11,7 @@ PACKAGES=(
   libpcap-dev libluajit-5.1-dev luajit libxxhash-dev
   libcriterion-dev lua-busted lua-cjson
   dpdk dpdk-dev libdpdk-dev
-  tshark tcpflow python3 iproute2 curl time
+  tshark tcpflow python3 iproute2 curl time ethtool
 )
 
 install_deps() {

@@ -75,6 +75,10 @@ def fmt(v, nd=2):
     return f"{v:.{nd}f}"
 
 
+def size(n):
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
 def ratio(a, b):
     """speed ratio tool/reference from times: reference_time / tool_time."""
     if a is None or b is None or a <= 0:
@@ -142,7 +146,7 @@ def workload_section(raw, out_dir, wl, targets):
     pk, wire, pay = sc["packets"], sc["frame_bytes"], sc["payload_bytes_with_rexmit"]
     L = [f"## {wl}\n"]
     L.append(
-        f"{pk:,} packets, {wire / 1e9:.2f} GB of frames, {pay / 1e9:.2f} GB TCP payload, "
+        f"{pk:,} packets, {size(wire)} of frames, {size(pay)} TCP payload, "
         f"{sc['flows_started']:,} flows ({sc['flows_completed']:,} complete), "
         f"concurrency {sc['concurrency']:,}, {sc['flow_bytes']:,} B/flow"
         f"{' (warm start)' if sc.get('warm_start') else ''}, needles {sc['needles']:,} "
@@ -198,7 +202,7 @@ def workload_section(raw, out_dir, wl, targets):
         core_series.append((f"{app}.lua", pts))
         core_ratio[app] = ratio(cores.get(f"lua_{app}_cores2"), cores.get(f"lua_{app}_cores1"))
     L.append("Core scaling (-n 2 vs -n 1): " +
-             ", ".join(f"{a}.lua {fmt(v)}x" for a, v in core_ratio.items()) + "\n")
+             ", ".join(f"{a}.lua " + (f"{v:.2f}x" if v else "n/a") for a, v in core_ratio.items()) + "\n")
     png = plot_series(out_dir, f"cores_{wl}", f"Core scaling, {wl}", "cores", core_series,
                       "set xtics (1, 2)\nset xrange [0.8:2.2]\n")
     if png:
@@ -209,10 +213,11 @@ def workload_section(raw, out_dir, wl, targets):
     per_flow = {}
     for key, run, base in (("on", "lua_count", "lua_count_base"), ("off", "lua_count_nobuf", "lua_count_nobuf_base")):
         a, b = rss_kib(st, run), rss_kib(st, base)
-        per_flow[key] = (a - b) * 1024 / conc if a is not None and b is not None else None
-    L.append(f"Memory per tracked flow at {conc:,} concurrent (peak RSS minus the 1000-flow baseline, "
-             f"divided by the concurrency): buffers on {fmt(per_flow['on'], 0)} B, "
-             f"buffers off {fmt(per_flow['off'], 0)} B\n")
+        per_flow[key] = (a - b) * 1024 / conc if a is not None and b is not None and a > b else None
+    if wl != "smoke":  # the smoke capture is its own baseline
+        L.append(f"Memory per tracked flow at {conc:,} concurrent (peak RSS minus the 1000-flow baseline, "
+                 f"divided by the concurrency): buffers on {fmt(per_flow['on'], 0)} B, "
+                 f"buffers off {fmt(per_flow['off'], 0)} B\n")
 
     # --- targets for this workload (a wrong answer voids the speed claim) ---
     bad = {r["name"] for r in st if r["status"] == "WRONG"}

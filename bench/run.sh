@@ -83,13 +83,14 @@ build_moslua() {
 
 HAVE_CAPI=0
 build_capps() {
+    rm -f "$BIN/c_count" "$BIN/c_search" # never time a stale build
     [ -f "$SRC/bindings/mtcp_api.h" ] || { log "bindings/mtcp_api.h missing: C-API rows are n/a"; return 0; }
     cmake --build "$BUILD" -j"$(nproc)" --target moslua >>"$D/logs/cmake.log" 2>&1 || {
         log "libmoslua did not build: C-API rows are n/a"; return 0; }
     local ok=1
     for app in count search; do
         cc $CFLAGS -I"$SRC/bindings" -I"$SRC/core" "$HERE/c_apps/$app.c" -o "$BIN/c_$app" \
-            -L"$BUILD" -Wl,-rpath,"$BUILD" -lmoslua >>"$D/logs/capps.log" 2>&1 || ok=0
+            -L"$BUILD" -Wl,-rpath,"$BUILD" -lmoslua -lpthread >>"$D/logs/capps.log" 2>&1 || ok=0
     done
     [ $ok = 1 ] && HAVE_CAPI=1 || log "C apps did not build (see $D/logs/capps.log): n/a"
 }

@@ -215,6 +215,14 @@ static void host_handler(void *ctx, uint64_t handler, const struct mos_event *ev
     cb(m, event_sockid(m, ev), ev->side, ev->event, NULL);
 }
 
+/* A batch is queued before its handlers run, so MOS_STOP_MON set by one
+ * handler must also hold back the events already queued behind it. */
+static bool stopped(const struct mos_event *ev)
+{
+    const struct mos_flow *f = ev->flow;
+    return f && ev->event >= 0 && ev->side < 2 && (f->stop_mon & (1u << ev->side));
+}
+
 int mtcp_app_join(mctx_t m)
 {
     if (!m)
@@ -244,7 +252,8 @@ int mtcp_app_join(mctx_t m)
         int n = core_step(m->core, &evs);
         if (n > 0) {
             for (int i = 0; i < n; i++)
-                core_dispatch_c(m->core, &evs[i], &host);
+                if (!stopped(&evs[i]))
+                    core_dispatch_c(m->core, &evs[i], &host);
             continue;
         }
         if (n == MOS_IO_EOF)
@@ -365,18 +374,16 @@ int mtcp_unregister_callback(mctx_t m, int sockid, event_t event, int hook)
     if (!t)
         return fail(EBADF);
     int node = etree_find(t, (int)event);
-    if (node < 0)
+    if (node < 0 || t->nodes[node].nhandlers == 0)
         return fail(ENOENT);
-    uint32_t n = t->nodes[node].nhandlers;
-    uint64_t ids[64];
-    if (n > 64)
-        n = 64;
-    memcpy(ids, &t->handlers[t->nodes[node].first_handler], n * sizeof(uint64_t));
-    for (uint32_t i = 0; i < n; i++) {
-        int rc = f ? core_flow_unregister(m->core, f, (int)event, hook, ids[i])
-                   : core_unregister(m->core, sockid, (int)event, hook, ids[i], false);
+    /* Each removal switches to another tree: look the node up again. */
+    while (t && (node = etree_find(t, (int)event)) >= 0 && t->nodes[node].nhandlers > 0) {
+        uint64_t id = t->handlers[t->nodes[node].first_handler];
+        int rc = f ? core_flow_unregister(m->core, f, (int)event, hook, id)
+                   : core_unregister(m->core, sockid, (int)event, hook, id, false);
         if (rc < 0)
             return fail(rc);
+        t = f ? f->tree[hook] : core_socket_tree(m->core, sockid, hook);
     }
     return 0;
 }

@@ -61,6 +61,8 @@
     X(ev_tcp_state_change) X(ev_rexmit) X(ev_rexmit_inconsistent) X(ev_gap)    \
     X(ev_orphan) X(ev_error) X(ev_ude)                                         \
     X(trees_alive) X(trees_peak) X(tree_lookups_hit) X(tree_lookups_miss)      \
+    X(trees_cached)          /* unreferenced trees kept for reuse (LRU) */     \
+    X(tree_cache_revived)    /* lookups answered by a cached tree */           \
     X(filters_run) X(handler_errors)                                           \
     /* inline */                                                               \
     X(pkts_forwarded) X(pkts_dropped_handler) X(pkts_dropped_io)               \

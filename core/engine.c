@@ -86,6 +86,7 @@ struct mos_core {
 
     struct mos_event evq[EVQ_MAX];
     int nev;
+    int nreturned; /* events handed to the host by the last core_step */
     struct mos_event raised[EVQ_MAX / 4]; /* raise_event from handlers: next batch */
     int nraised;
     struct mos_flow *ending[ENDING_MAX];
@@ -964,17 +965,23 @@ static void end_one_cb(struct mos_flow *f, void *arg)
 
 int core_step(struct mos_core *c, const struct mos_event **evs)
 {
-    c->nev = 0;
+    /* Handlers' services (core_flow_reset -> flow_end) may have queued
+     * events behind the batch the host was dispatching: they come first. */
+    int late = c->nev - c->nreturned;
+    if (late > 0)
+        memmove(c->evq, c->evq + c->nreturned, (size_t)late * sizeof(c->evq[0]));
+    c->nev = late > 0 ? late : 0;
+    c->nreturned = 0;
     if (c->nraised) {
         /* events raised by handlers of the previous batch come first; the
          * flows they name are still allocated (freed below, next call) */
-        for (int i = 0; i < c->nraised; i++)
+        for (int i = 0; i < c->nraised && c->nev < EVQ_MAX; i++)
             if (!c->raised[i].flow || !((struct mos_flow *)c->raised[i].flow)->ended)
                 c->evq[c->nev++] = c->raised[i];
         c->nraised = 0;
-        if (c->nev)
-            goto out;
     }
+    if (c->nev)
+        goto out;
     free_ending(c);
     for (;;) {
         switch (c->phase) {
@@ -1055,6 +1062,7 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
         }
     }
 out:
+    c->nreturned = c->nev;
     *evs = c->evq;
     return c->nev;
 }

@@ -12,9 +12,17 @@
  * - Trees never change after they are built; the flattened public form
  *   (struct mos_tree, mos_abi.h) and the private pair set share one malloc.
  * - The store keeps the empty tree (id 0) permanently: it holds one
- *   reference of its own, dropped by etree_store_destroy. Every other tree
- *   is freed and unlinked when its last reference goes.
- * - trees_alive counts every tree in the store including the empty one.
+ *   reference of its own, dropped by etree_store_destroy.
+ * - A tree whose last reference goes is not freed at once: it stays in the
+ *   id map, unreferenced, on an LRU list of at most ETREE_CACHE_MAX trees,
+ *   and a lookup that finds it revives it. A flow that registers k pairs
+ *   one by one walks through k-1 intermediate trees that only it held; with
+ *   the cache the next flow doing the same finds them instead of rebuilding
+ *   them (a malloc and a flatten each). The least recently released tree is
+ *   freed when the cache is full.
+ * - trees_alive counts referenced trees (including the empty one);
+ *   trees_cached the unreferenced ones kept; etree_store_count() is
+ *   trees_alive's value for this store.
  *
  * Flattened order (determinism): roots by built-in id; children of a node
  * by UDE id (definition order, since a base is always defined before the
@@ -52,7 +60,11 @@ struct tree {
     struct mos_tree pub;
     struct tree *next;       /* hash chain */
     struct pair *pairs;      /* sorted set, pub.npairs entries */
+    struct tree *lru_prev, *lru_next; /* cache list, when cached */
+    bool cached;             /* refs == 0, kept for reuse */
 };
+
+#define ETREE_CACHE_MAX 64
 
 typedef uint64_t (*pair_hash_fn)(int event, uint64_t handler);
 
@@ -62,7 +74,9 @@ struct event_tree_store {
     struct mos_counters own_ctr;  /* used when the caller passes none */
     struct tree **bucket;
     uint32_t nbuckets;            /* power of two */
-    uint32_t count;
+    uint32_t count;               /* trees in the map, cached ones included */
+    uint32_t ncached;
+    struct tree *lru_head, *lru_tail; /* most / least recently released */
     struct tree *empty;
     pair_hash_fn hash;
 };
@@ -211,6 +225,13 @@ static uint32_t bucket_of(const struct event_tree_store *s, uint64_t id)
     return (uint32_t)(id ^ (id >> 32)) & (s->nbuckets - 1);
 }
 
+static void alive_inc(struct event_tree_store *s)
+{
+    s->ctr->trees_alive++;
+    if (s->ctr->trees_alive > s->ctr->trees_peak)
+        s->ctr->trees_peak = s->ctr->trees_alive;
+}
+
 static void store_insert(struct event_tree_store *s, struct tree *t)
 {
     if (s->count >= s->nbuckets) {
@@ -237,21 +258,70 @@ static void store_insert(struct event_tree_store *s, struct tree *t)
     t->next = s->bucket[k];
     s->bucket[k] = t;
     s->count++;
-    s->ctr->trees_alive++;
-    if (s->ctr->trees_alive > s->ctr->trees_peak)
-        s->ctr->trees_peak = s->ctr->trees_alive;
+    alive_inc(s);
 }
 
-static void store_remove(struct event_tree_store *s, struct tree *t)
+/* Unlink from the map; counters are the caller's business. */
+static void store_unlink(struct event_tree_store *s, struct tree *t)
 {
     for (struct tree **pp = &s->bucket[bucket_of(s, t->pub.id)]; *pp; pp = &(*pp)->next) {
         if (*pp == t) {
             *pp = t->next;
             s->count--;
-            s->ctr->trees_alive--;
             return;
         }
     }
+}
+
+/* ---- cache of released trees ----------------------------------------------- */
+
+static void lru_unlink(struct event_tree_store *s, struct tree *t)
+{
+    if (t->lru_prev)
+        t->lru_prev->lru_next = t->lru_next;
+    else
+        s->lru_head = t->lru_next;
+    if (t->lru_next)
+        t->lru_next->lru_prev = t->lru_prev;
+    else
+        s->lru_tail = t->lru_prev;
+    t->lru_prev = t->lru_next = NULL;
+    t->cached = false;
+    s->ncached--;
+    s->ctr->trees_cached--;
+}
+
+static void cache_evict_tail(struct event_tree_store *s)
+{
+    struct tree *t = s->lru_tail;
+    lru_unlink(s, t);
+    store_unlink(s, t);
+    free(t);
+}
+
+/* t's last reference went: keep it, most recent first. */
+static void cache_put(struct event_tree_store *s, struct tree *t)
+{
+    s->ctr->trees_alive--;
+    t->cached = true;
+    t->lru_prev = NULL;
+    t->lru_next = s->lru_head;
+    if (s->lru_head)
+        s->lru_head->lru_prev = t;
+    else
+        s->lru_tail = t;
+    s->lru_head = t;
+    s->ncached++;
+    s->ctr->trees_cached++;
+    if (s->ncached > ETREE_CACHE_MAX)
+        cache_evict_tail(s);
+}
+
+static void cache_revive(struct event_tree_store *s, struct tree *t)
+{
+    lru_unlink(s, t);
+    alive_inc(s);
+    s->ctr->tree_cache_revived++;
 }
 
 /* ---- building the flattened form ------------------------------------------ */
@@ -417,7 +487,10 @@ void etree_store_destroy(struct event_tree_store *s)
     for (uint32_t i = 0; i < s->nbuckets; i++) {
         for (struct tree *x = s->bucket[i], *nx; x; x = nx) {
             nx = x->next;
-            s->ctr->trees_alive--;
+            if (x->cached)
+                s->ctr->trees_cached--;
+            else
+                s->ctr->trees_alive--;
             free(x);
         }
     }
@@ -427,12 +500,20 @@ void etree_store_destroy(struct event_tree_store *s)
 
 void etree_store_set_hash(struct event_tree_store *s, uint64_t (*fn)(int event, uint64_t handler))
 {
+    /* Cached trees carry ids from the old hash: drop them. */
+    while (s->lru_tail)
+        cache_evict_tail(s);
     s->hash = fn ? fn : etree_pair_hash;
 }
 
 uint32_t etree_store_count(const struct event_tree_store *s)
 {
-    return s->count;
+    return s->count - s->ncached;
+}
+
+uint32_t etree_store_cached(const struct event_tree_store *s)
+{
+    return s->ncached;
 }
 
 struct mos_tree *etree_empty(struct event_tree_store *s)
@@ -454,8 +535,7 @@ void etree_release(struct event_tree_store *s, struct mos_tree *pt)
     if (--t->pub.refs > 0)
         return;
     /* Only non-empty trees reach 0: the store holds one ref on the empty tree. */
-    store_remove(s, t);
-    free(t);
+    cache_put(s, t);
 }
 
 bool etree_has(const struct mos_tree *pt, int event, uint64_t handler)
@@ -489,6 +569,8 @@ static struct mos_tree *etree_edit(struct event_tree_store *s, struct mos_tree *
     struct tree *hit = store_find_edit(s, id, t, x, add);
     if (hit) {
         s->ctr->tree_lookups_hit++;
+        if (hit->cached)
+            cache_revive(s, hit);
         hit->pub.refs++;
         return &hit->pub;
     }

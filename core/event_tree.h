@@ -54,7 +54,8 @@ bool etree_has(const struct mos_tree *t, int event, uint64_t handler);
 /* Index of the node for `event` in t (for raise_event), -1 if absent. */
 int etree_find(const struct mos_tree *t, int event);
 uint64_t etree_pair_hash(int event, uint64_t handler);
-uint32_t etree_store_count(const struct event_tree_store *s);
+uint32_t etree_store_count(const struct event_tree_store *s);   /* referenced trees */
+uint32_t etree_store_cached(const struct event_tree_store *s);  /* released trees kept for reuse */
 /* Tests only: replace the pair hash of an EMPTY store (NULL restores
  * etree_pair_hash), e.g. with a constant to force id collisions. */
 void etree_store_set_hash(struct event_tree_store *s, uint64_t (*fn)(int event, uint64_t handler));

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <inttypes.h>
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <stdio.h>

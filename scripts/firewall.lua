@@ -1,7 +1,7 @@
 -- firewall.lua: drop every packet of connections matching a rule (inline).
 --   -s rule=PORT | HOST | HOST:PORT   (compared with the server endpoint)
 --   -s reset=1                        also end the flow (RST when inline)
--- Matching is decided once, at CONN_START, and remembered in flow.ctx.
+-- Matching is decided at a flow's first packet and remembered in flow.ctx.
 local mos = require "mos"
 
 local rule = mos.param.rule
@@ -18,14 +18,15 @@ end
 
 local dropped = 0
 local s = mos.socket("stream")
-s:on(mos.CONN_START, mos.HK_SND, function(flow)
-  if matches(flow) then
-    flow.ctx.blocked = true
-    mos.log({ msg = "blocked", flow = tonumber(flow.id), client = flow.client, server = flow.server })
-  end
-end)
 s:on(mos.PKT_IN, mos.HK_SND, function(flow)
-  if flow.ctx.blocked then
+  local ctx = flow.ctx
+  if ctx.blocked == nil then
+    ctx.blocked = matches(flow)
+    if ctx.blocked then
+      mos.log({ msg = "blocked", flow = tonumber(flow.id), client = flow.client, server = flow.server })
+    end
+  end
+  if ctx.blocked then
     flow:drop()
     dropped = dropped + 1
     if reset then flow:reset() end

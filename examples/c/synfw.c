@@ -1,9 +1,14 @@
 /*
  * synfw.c - a SYN firewall on the mtcp_* API, in the spirit of mOS's simple
  * firewall sample (re-created from its described behaviour): connections
- * whose first SYN matches a BPF rule are blocked (reset) as they start;
- * the others pass. In monitor mode "blocked" means reported and no longer
- * tracked; inline, the reset also reaches both ends.
+ * whose SYN matches a BPF rule are blocked (reset) as they start; the others
+ * pass. In monitor mode "blocked" means reported and no longer tracked;
+ * inline, the reset also reaches both ends.
+ *
+ * A flow picked up without a SYN (midstream) is not blocked even when its
+ * first packet matches the rule: there was no SYN to judge. Packets of a
+ * blocked connection that arrive after the reset would start new, midstream
+ * flows; the sample remembers blocked connections and ignores those.
  *
  *   synfw -r CAPTURE -b 'tcp dst port 80' [-f CONFIG]
  */
@@ -12,10 +17,16 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mtcp_api.h"
 
 static unsigned long g_blocked, g_passed;
+
+/* Blocked connections, as "a|b" with the two endpoints in sorted order so
+ * either direction matches. A linear list: a sample, not a data structure. */
+static char **g_block_keys;
+static size_t g_nblock, g_capblock;
 
 static void peer(mctx_t m, int sock, int side, char *out, size_t n)
 {
@@ -34,21 +45,87 @@ static void peer(mctx_t m, int sock, int side, char *out, size_t n)
             port = ntohs(s->sin6_port);
         }
     }
-    snprintf(out, n, "%s:%u", ip, port);
+    snprintf(out, n, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
 }
+
+static void conn_key(mctx_t m, int sock, char *out, size_t n)
+{
+    char a[80], b[80];
+    peer(m, sock, MOS_SIDE_CLI, a, sizeof(a));
+    peer(m, sock, MOS_SIDE_SVR, b, sizeof(b));
+    if (strcmp(a, b) < 0)
+        snprintf(out, n, "%s|%s", a, b);
+    else
+        snprintf(out, n, "%s|%s", b, a);
+}
+
+static bool was_blocked(const char *key)
+{
+    for (size_t i = 0; i < g_nblock; i++)
+        if (strcmp(g_block_keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+static void remember_blocked(const char *key)
+{
+    if (was_blocked(key))
+        return;
+    if (g_nblock == g_capblock) {
+        size_t nc = g_capblock ? g_capblock * 2 : 64;
+        char **nk = realloc(g_block_keys, nc * sizeof(*nk));
+        if (!nk)
+            return;
+        g_block_keys = nk;
+        g_capblock = nc;
+    }
+    char *k = strdup(key);
+    if (k)
+        g_block_keys[g_nblock++] = k;
+}
+
+/* The flow started with a client SYN (not a SYN/ACK, not midstream). */
+static bool started_by_syn(mctx_t m, int sock)
+{
+    struct pkt_info pi;
+    if (mtcp_getlastpkt(m, sock, MOS_SIDE_CLI, &pi) < 0)
+        return false;
+    return (pi.tcp_flags & (MOS_TCP_SYN | MOS_TCP_ACK)) == MOS_TCP_SYN;
+}
+
+/* A leftover of a blocked connection: stop watching it, count nothing. */
+static bool ignore_leftover(mctx_t m, int sock)
+{
+    char key[170];
+    conn_key(m, sock, key, sizeof(key));
+    if (!was_blocked(key))
+        return false;
+    mtcp_close(m, sock);
+    return true;
+}
+
+static void on_passed_start(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg);
 
 static void on_blocked_start(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 {
-    char c[64], s[64];
+    if (!started_by_syn(m, sock)) {
+        on_passed_start(m, sock, side, ev, arg);
+        return;
+    }
+    char c[80], s[80], key[170];
     peer(m, sock, MOS_SIDE_CLI, c, sizeof(c));
     peer(m, sock, MOS_SIDE_SVR, s, sizeof(s));
     printf("blocked %s -> %s\n", c, s);
     g_blocked++;
+    conn_key(m, sock, key, sizeof(key));
+    remember_blocked(key);
     mtcp_reset_conn(m, sock);
 }
 
 static void on_passed_start(mctx_t m, int sock, int side, event_t ev, filter_arg_t *arg)
 {
+    if (ignore_leftover(m, sock))
+        return;
     g_passed++;
 }
 
@@ -96,5 +173,8 @@ int main(int argc, char **argv)
     printf("synfw: %lu connections blocked, %lu passed\n", g_blocked, g_passed);
     mtcp_destroy_context(m);
     mtcp_destroy();
+    for (size_t i = 0; i < g_nblock; i++)
+        free(g_block_keys[i]);
+    free(g_block_keys);
     return rc < 0 ? 1 : 0;
 }

@@ -275,23 +275,10 @@ function R.dispatch(ev)
   end
 end
 
--- mos.raise_event: the engine validates and counts the event, but the
--- records it queues land after the batch being dispatched and would be lost
--- at the next step (engine.h has no way to ask for them), so the handlers
--- run here, synchronously and nested, for every hook whose tree has it.
+-- mos.raise_event: the engine queues the event for every hook whose tree
+-- has it; it is dispatched at the start of the next batch.
 function R.raise(flow, side, ev, level)
-  check(C.mos_event_raise(R.core, flow, side, ev), "mos.raise_event", level + 1)
-  for hook = 0, 2 do
-    local t = C.mos_flow_tree(R.core, flow, hook)
-    if t ~= null then
-      for i = 0, t.nnodes - 1 do
-        if t.nodes[i].event == ev then
-          walk(t, i, { flow = flow, event = ev, side = side, hook = hook, arg = 0 }, flow)
-          break
-        end
-      end
-    end
-  end
+  R.check(C.mos_event_raise(R.core, flow, side, ev), "mos.raise_event", level + 1)
 end
 
 function R.end_batch()
@@ -518,6 +505,10 @@ function R.load_script(path, is_reload)
   if not chunk then return nil, err end
   local env = setmetatable({}, { __index = _G })
   setfenv(chunk, env)
+  -- Compiled traces never check hooks, so a JIT-compiled endless loop could
+  -- not be interrupted: with a handler timeout the script's own functions
+  -- run interpreted (the mos runtime itself stays compiled).
+  if timeout_ns > 0 and jit then jit.off(chunk, true) end
   local L = { sockets = {}, reuse = is_reload and R.sockets or nil }
   local saved_exit = R.on_exit
   R.on_exit = {}

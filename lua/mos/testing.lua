@@ -123,7 +123,7 @@ local function ip4(a)
 end
 T.FIN, T.SYN, T.RST, T.PSH, T.ACK = 1, 2, 4, 8, 16
 
--- pkts: list of {src="1.1.1.1", sport=, dst=, dport=, seq=, ack=, flags=, data="", ts=seconds}
+-- pkts: list of {src="1.1.1.1", sport=, dst=, dport=, seq=, ack=, flags=, data="", ts=seconds or ts_us=µs}
 function T.write_pcap(path, pkts)
   local parts = { le32(0xa1b2c3d4) .. string.char(2, 0, 4, 0) .. le32(0) .. le32(0) .. le32(65535) .. le32(1) }
   for _, p in ipairs(pkts) do
@@ -137,9 +137,9 @@ function T.write_pcap(path, pkts)
     local iph_nock = string.char(0x45, 0) .. u16(20 + #tcp) .. u16(0) .. u16(0x4000) .. string.char(64, 6)
     local iph = iph_nock .. u16(csum(iph_nock .. u16(0) .. src .. dst)) .. src .. dst
     local frame = string.rep("\2", 6) .. string.rep("\4", 6) .. u16(0x0800) .. iph .. tcp
-    local ts = p.ts or 0
-    local sec = math.floor(ts)
-    local usec = math.floor((ts - sec) * 1e6 + 0.5)
+    local us = p.ts_us or math.floor((p.ts or 0) * 1e6 + 0.5)
+    local sec = math.floor(us / 1e6)
+    local usec = us - sec * 1e6
     parts[#parts + 1] = le32(sec) .. le32(usec) .. le32(#frame) .. le32(#frame) .. frame
   end
   T.write(path, table.concat(parts))
@@ -151,13 +151,13 @@ function T.conn(opts)
   local c, s = opts.client or "10.0.0.1", opts.server or "10.0.0.2"
   local cp, sp = opts.cport or 40000, opts.sport or 80
   local cseq, sseq = opts.cisn or 1000, opts.sisn or 5000
-  local t = opts.ts or 1700000000
+  local t = (opts.ts or 1700000000) * 1e6 -- integer microseconds: no float drift
   local out = {}
   local function add(from_c, flags, data)
-    t = t + 0.001
+    t = t + 1000
     local pk = from_c and { src = c, dst = s, sport = cp, dport = sp, seq = cseq, ack = sseq }
       or { src = s, dst = c, sport = sp, dport = cp, seq = sseq, ack = cseq }
-    pk.flags, pk.data, pk.ts = flags, data, t
+    pk.flags, pk.data, pk.ts_us = flags, data, t
     out[#out + 1] = pk
     local adv = #(data or "") + ((bit.band(flags, 3) ~= 0) and 1 or 0)
     if from_c then cseq = cseq + adv else sseq = sseq + adv end

@@ -24,7 +24,8 @@ Every accepted difference must be listed in tests/KNOWN_DIFFERENCES.tsv
 (see KNOWN_DIFFERENCES.md). A listed entry that no longer differs is
 stale and counts as a FAILURE, so the file cannot rot.
 
-Also checks each run: exit 0, or (for a capture listed with direction
+Also checks each run: every frame counted by capinfos was read (pkts_in in
+the --stats file), exit 0, or (for a capture listed with direction
 `run`) mos-lua's documented exit status 1 for an unreadable input, with a
 message; never a signal, a
 timeout or a sanitizer report.
@@ -239,7 +240,17 @@ class Tally:
         self.failures = []
 
 
-def judge_capture(name, pcaps, runs, known, tally, info):
+def read_pkts_in(rundir):
+    """pkts_in from the run's --stats file, or None."""
+    try:
+        with open(os.path.join(rundir, "stats.json")) as f:
+            st = json.load(f)
+        return int(st["counters"]["pkts_in"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def judge_capture(name, pcaps, runs, known, tally, info, want_pkts):
     expdir = os.path.join(pcaps, "expected", name)
     rundir = os.path.join(runs, name)
     outdir = os.path.join(rundir, "out")
@@ -279,7 +290,16 @@ def judge_capture(name, pcaps, runs, known, tally, info):
             fail("exit %d%s: %s" % (rc, "" if clean else " (not the documented clean error 1 with a message)", msg))
             tally.runs_failed += 1
         return  # nothing to compare after a failed run
-    tally.runs_ok += 1
+    # Every frame must be read: an input error that ends the run early must
+    # not pass for a clean end of file (capinfos counted want_pkts frames).
+    got_pkts = read_pkts_in(rundir)
+    if want_pkts is not None and got_pkts != want_pkts:
+        # never excusable: an unreadable input must exit 1 with a message
+        fail("read %s of the %d frames and exited 0 (an input error reported as success?)"
+             % (got_pkts, want_pkts))
+        tally.runs_failed += 1
+    else:
+        tally.runs_ok += 1
 
     problems = []
     flows = load_flows(outdir, problems)
@@ -302,6 +322,7 @@ def judge_capture(name, pcaps, runs, known, tally, info):
         fl = match_flow(st, by_pair.get(pair_key(st["c"], st["s"]), []), used)
         if fl is None:
             for d in dirs_required:
+                tally.compared += 1
                 item_failed_or_known(name, sid, d, "no matching flow for %s -> %s at %.6f"
                                      % (st["client"], st["server"], st["t0"]), known, tally, fail)
             if not dirs_required and info:
@@ -329,6 +350,7 @@ def judge_capture(name, pcaps, runs, known, tally, info):
                 data = dir_bytes(outdir, fl, ours_d)
             except ValueError as e:
                 if d in dirs_required:
+                    tally.compared += 1
                     item_failed_or_known(name, sid, d, str(e), known, tally, fail)
                 continue
             got_sha = hashlib.sha256(data).hexdigest()
@@ -380,12 +402,14 @@ def main():
     ap.add_argument("captures", nargs="*", help="only these captures (default: all of INDEX.tsv)")
     a = ap.parse_args()
 
-    index = [r["name"] for r in read_tsv(os.path.join(a.pcaps, "INDEX.tsv"))]
+    rows = read_tsv(os.path.join(a.pcaps, "INDEX.tsv"))
+    index = [r["name"] for r in rows]
+    packets = {r["name"]: int(r["packets"]) for r in rows if r.get("packets", "").isdigit()}
     names = a.captures or index
     known = load_known(a.known)
     tally = Tally()
     for name in names:
-        judge_capture(name, a.pcaps, a.runs, known, tally, a.info)
+        judge_capture(name, a.pcaps, a.runs, known, tally, a.info, packets.get(name))
 
     for k in known:
         if k["capture"] in names and not k["used"]:

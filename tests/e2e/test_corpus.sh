@@ -42,6 +42,7 @@ trap cleanup EXIT
 # Sanitizer reports must reach stderr and must not be swallowed by a recover.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+export PYTHONDONTWRITEBYTECODE=1 # keep the source tree clean
 
 if [ $# -gt 0 ]; then
     names=("$@")
@@ -53,7 +54,7 @@ for name in "${names[@]}"; do
     d=$RUNS/$name
     mkdir -p "$d/out"
     # 300 s is far beyond any corpus file (< 1 MB); it only stops a hang.
-    timeout -k 10 300 "$MOS" -r "$PCAPS/$name" -s out="$d/out" "$SCRIPT" \
+    timeout -k 10 300 "$MOS" --stats "$d/stats.json" -r "$PCAPS/$name" -s out="$d/out" "$SCRIPT" \
         >"$d/stdout" 2>"$d/stderr" </dev/null
     echo $? >"$d/rc"
 done

@@ -240,18 +240,101 @@ Test(etree, sharing_100k_flows)
         cr_assert_eq(flows[0][hk]->npairs, 2);
     }
     cr_assert_neq(flows[0][0], flows[0][1]);
-    /* The one-pair intermediate dies when each flow moves on (its only
-     * reference), so every flow rebuilds it (a miss) and then finds the
-     * shared two-pair tree (a hit), except the very first flow. */
+    /* The one-pair intermediate loses its only reference when each flow
+     * moves on; it is kept in the cache, so only the first flow builds
+     * trees (two misses per hook) and every later flow revives the
+     * intermediate and finds the shared two-pair tree (two hits). */
     cr_assert_eq(f.ctr.trees_alive, 1 + MOS_HK_COUNT);
     cr_assert_eq(etree_store_count(f.st), 1 + MOS_HK_COUNT);
+    cr_assert_eq(f.ctr.trees_cached, MOS_HK_COUNT);
+    cr_assert_eq(etree_store_cached(f.st), MOS_HK_COUNT);
     cr_assert_eq(f.ctr.trees_peak, 1 + MOS_HK_COUNT + 1);
-    cr_assert_eq(f.ctr.tree_lookups_hit, (uint64_t)(NFLOWS - 1) * MOS_HK_COUNT);
-    cr_assert_eq(f.ctr.tree_lookups_miss, (uint64_t)(NFLOWS + 1) * MOS_HK_COUNT);
+    cr_assert_eq(f.ctr.tree_lookups_hit, (uint64_t)(NFLOWS - 1) * 2 * MOS_HK_COUNT);
+    cr_assert_eq(f.ctr.tree_lookups_miss, (uint64_t)2 * MOS_HK_COUNT);
+    cr_assert_eq(f.ctr.tree_cache_revived, (uint64_t)(NFLOWS - 1) * MOS_HK_COUNT);
     for (int i = 0; i < NFLOWS; i++)
         for (int hk = 0; hk < MOS_HK_COUNT; hk++)
             etree_release(f.st, flows[i][hk]);
     cr_assert_eq(f.ctr.trees_alive, 1);
+    cr_assert_eq(f.ctr.trees_cached, 2 * MOS_HK_COUNT);
+    fx_fini(&f);
+    cr_assert_eq(f.ctr.trees_cached, 0, "store destroy frees cached trees too");
+}
+
+/* 100k flows each registering the same k pairs one by one: the k-1
+ * intermediate trees are built once and then come from the cache. */
+#define KPAIRS 12
+Test(etree, cache_k_registrations_100k_flows)
+{
+    struct fixture f;
+    fx_init(&f);
+    int ude = evreg_define(f.reg, MOS_ON_CONN_NEW_DATA, 5, 1005);
+    static struct mos_tree *flows[NFLOWS];
+    for (int i = 0; i < NFLOWS; i++) {
+        struct mos_tree *t = etree_empty(f.st);
+        for (int k = 0; k < KPAIRS; k++)
+            t = add(&f, t, k % 2 ? ude : MOS_ON_PKT_IN, 1000 + (uint64_t)k);
+        flows[i] = t;
+    }
+    cr_assert_eq(flows[0], flows[NFLOWS - 1]);
+    cr_assert_eq(flows[0]->refs, NFLOWS);
+    cr_assert_eq(f.ctr.tree_lookups_miss, KPAIRS, "only the first flow builds");
+    cr_assert_eq(f.ctr.tree_lookups_hit, (uint64_t)(NFLOWS - 1) * KPAIRS);
+    cr_assert_eq(f.ctr.tree_cache_revived, (uint64_t)(NFLOWS - 1) * (KPAIRS - 1));
+    cr_assert_eq(f.ctr.trees_alive, 2, "the empty tree and the final one");
+    cr_assert_eq(f.ctr.trees_cached, KPAIRS - 1);
+    /* empty + the shared final tree + a later flow's current and next */
+    cr_assert_eq(f.ctr.trees_peak, 4);
+    for (int i = 0; i < NFLOWS; i++)
+        etree_release(f.st, flows[i]);
+    cr_assert_eq(f.ctr.trees_alive, 1);
+    cr_assert_eq(f.ctr.trees_cached, KPAIRS);
+    fx_fini(&f);
+}
+
+/* The cache keeps the 64 most recently released trees. */
+Test(etree, cache_lru_eviction)
+{
+    struct fixture f;
+    fx_init(&f);
+    struct mos_tree *e = etree_empty(f.st);
+    int err;
+    /* 64 distinct one-pair trees, released in handler order 1..64 */
+    for (uint64_t h = 1; h <= 64; h++) {
+        struct mos_tree *t = etree_with(f.st, e, MOS_ON_PKT_IN, h, &err);
+        cr_assert_not_null(t);
+        etree_release(f.st, t);
+    }
+    cr_assert_eq(f.ctr.tree_lookups_miss, 64);
+    cr_assert_eq(f.ctr.trees_cached, 64);
+    cr_assert_eq(f.ctr.trees_alive, 1);
+    cr_assert_eq(etree_store_count(f.st), 1);
+    /* revive 1 and release it again: now the most recent; 2 is the oldest */
+    struct mos_tree *t1 = etree_with(f.st, e, MOS_ON_PKT_IN, 1, &err);
+    cr_assert_eq(f.ctr.tree_lookups_hit, 1);
+    cr_assert_eq(f.ctr.tree_cache_revived, 1);
+    cr_assert_eq(f.ctr.trees_cached, 63);
+    cr_assert_eq(f.ctr.trees_alive, 2);
+    cr_assert_eq(t1->refs, 1);
+    cr_assert_eq(t1->npairs, 1);
+    cr_assert(etree_has(t1, MOS_ON_PKT_IN, 1));
+    etree_release(f.st, t1);
+    /* a 65th tree evicts handler 2's tree, not 1's */
+    struct mos_tree *t65 = etree_with(f.st, e, MOS_ON_PKT_IN, 65, &err);
+    etree_release(f.st, t65);
+    cr_assert_eq(f.ctr.tree_lookups_miss, 65);
+    cr_assert_eq(f.ctr.trees_cached, 64);
+    struct mos_tree *again1 = etree_with(f.st, e, MOS_ON_PKT_IN, 1, &err);
+    cr_assert_eq(f.ctr.tree_lookups_miss, 65, "1 was kept");
+    struct mos_tree *again2 = etree_with(f.st, e, MOS_ON_PKT_IN, 2, &err);
+    cr_assert_eq(f.ctr.tree_lookups_miss, 66, "2 was evicted and is rebuilt");
+    cr_assert(etree_has(again2, MOS_ON_PKT_IN, 2));
+    cr_assert_eq(f.ctr.trees_alive, 3);
+    etree_release(f.st, again1);
+    etree_release(f.st, again2);
+    etree_release(f.st, e);
+    cr_assert_eq(f.ctr.trees_alive, 1);
+    cr_assert_leq(f.ctr.trees_cached, 64);
     fx_fini(&f);
 }
 

@@ -293,7 +293,7 @@ def extra_inputs(outdir):
         f.write(good[:-7])
     # cut in the middle of a record header
     with open(os.path.join(outdir, "truncated_header.pcap"), "wb") as f:
-        f.write(good[:24 + 16 + 74 + 9])
+        f.write(good[:24 + 16 + 54 + 8])  # file header, SYN record (54-byte frame), half a header
     with open(os.path.join(outdir, "not_pcap.pcap"), "wb") as f:
         f.write(b"this is not a capture file\n" * 40)
     with open(os.path.join(outdir, "empty_file.pcap"), "wb") as f:
