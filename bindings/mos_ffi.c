@@ -53,6 +53,12 @@ int mos_core_step(struct mos_core *c, const struct mos_event **evs)
 int mos_core_id(struct mos_core *c) { return c ? core_id(c) : -EINVAL; }
 uint64_t mos_core_now(struct mos_core *c) { return c ? core_now(c) : 0; }
 const char *mos_core_error(struct mos_core *c) { return c ? core_error(c) : "no core"; }
+int mos_core_input_status(struct mos_core *c) { return c ? core_input_status(c) : -EINVAL; }
+void mos_core_stop(struct mos_core *c)
+{
+    if (c)
+        core_stop(c);
+}
 
 int mos_core_count_handler_error(struct mos_core *c)
 {

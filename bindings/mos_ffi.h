@@ -98,6 +98,10 @@ int mos_core_step(struct mos_core *c, const struct mos_event **evs);
 int mos_core_id(struct mos_core *c);
 uint64_t mos_core_now(struct mos_core *c);
 const char *mos_core_error(struct mos_core *c);
+/* 0, or the negative code of an input error (exit non-zero). */
+int mos_core_input_status(struct mos_core *c);
+/* Stop reading input; following steps end every flow, then return EOF. */
+void mos_core_stop(struct mos_core *c);
 int mos_core_count_handler_error(struct mos_core *c);
 int mos_core_timer(struct mos_core *c, struct mos_flow *f, uint64_t at_ns, uint64_t handler);
 

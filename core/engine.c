@@ -71,6 +71,7 @@ struct mos_core {
     int nframes, iframe;
     const struct mos_frame *injected; /* core_process_frame */
     bool io_eof;
+    int io_status; /* 0, or the negative code of an input error */
 
     /* the packet in flight */
     enum phase phase;
@@ -263,6 +264,13 @@ void core_destroy(struct mos_core *c)
 
 void core_set_io(struct mos_core *c, struct mos_io *io) { c->io = io; }
 const char *core_error(const struct mos_core *c) { return c->err; }
+int core_input_status(const struct mos_core *c) { return c->io_status; }
+
+void core_stop(struct mos_core *c)
+{
+    c->io_eof = true; /* the next step that needs a frame ends every flow */
+    c->nframes = c->iframe = 0;
+}
 struct mos_counters *core_counters(struct mos_core *c) { return &c->ctr; }
 const struct mos_config *core_config(const struct mos_core *c) { return &c->cfg; }
 struct mos_config *core_config_mut(struct mos_core *c) { return &c->cfg; }
@@ -675,7 +683,11 @@ static bool next_frame(struct mos_core *c, int *rc)
         return true;
     }
     if (n == MOS_IO_EOF || n < 0) {
+        /* A real error is kept as the input status; at EOF the io may still
+         * have something to say (a truncated file): kept as a warning. */
         if (n != MOS_IO_EOF)
+            c->io_status = n;
+        if (n != MOS_IO_EOF || c->io->err[0])
             snprintf(c->err, sizeof(c->err), "%s", c->io->err[0] ? c->io->err : "input error");
         c->io_eof = true;
         *rc = MOS_IO_EOF;
@@ -777,7 +789,13 @@ static struct mos_flow *lookup_flow(struct mos_core *c, bool *wait)
         f = flow_create(c, &k, h);
         if (!f)
             return NULL;
-        tcp_state_init(f, dir, &c->pkt);
+        struct tcp_state_params prm = {
+            .rcvbuf = c->cfg.rcvbuf,
+            .ooo_window = c->cfg.ooo_window,
+            .overlap = c->cfg.overlap,
+            .reassembly = {c->cfg.reassembly_client, c->cfg.reassembly_server},
+        };
+        tcp_state_init_ex(f, dir, &c->pkt, &prm);
         if (f->handshake == MOS_HS_NONE)
             c->ctr.flows_midstream++;
         for (int s = 0; s < 2; s++) {
@@ -918,13 +936,16 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
     raise_flow(c, f, MOS_ON_PKT_IN, R, MOS_HK_RCV, 0);
     raise_raw(c, f);
     if (rst && accept) {
+        /* Not destroyed yet: like TIME_WAIT, the flow keeps absorbing what
+         * is still in flight (data after an injected RST continues its
+         * sequence space, as zeek and Suricata keep one session), and ends
+         * after tcp.timeout_time_wait unless a new SYN reuses the ports. */
         c->ctr.flows_reset++;
-        flow_end(c, f, FLOW_END_RESET);
-    } else {
-        int tc = tclass_of(f);
-        flow_table_touch(c->ft, f, tc, c->now);
-        f->tclass = (uint8_t)tc;
+        f->end_reason = FLOW_END_RESET;
     }
+    int tc = rst && accept ? TCLASS_TIME_WAIT : tclass_of(f);
+    flow_table_touch(c->ft, f, tc, c->now);
+    f->tclass = (uint8_t)tc;
 }
 
 static void finish_packet(struct mos_core *c)
@@ -951,8 +972,10 @@ static void expire_flows(struct mos_core *c)
     while (c->nending < ENDING_MAX / 2 && c->nev < EVQ_MAX / 2 && (f = flow_table_expired(c->ft, c->now))) {
         if (f->ended)
             break; /* already ending, freed at the next step */
-        c->ctr.flows_timeout++;
-        flow_end(c, f, tcp_state_closed(f) ? FLOW_END_CLOSE : FLOW_END_TIMEOUT);
+        int reason = f->end_reason ? f->end_reason : tcp_state_closed(f) ? FLOW_END_CLOSE : FLOW_END_TIMEOUT;
+        if (reason == FLOW_END_TIMEOUT)
+            c->ctr.flows_timeout++;
+        flow_end(c, f, reason);
     }
 }
 
@@ -1010,7 +1033,16 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
                     goto out;
                 continue;
             }
+            /* The packet moved the clock: flows that expired before it end
+             * first (a SYN after a closed flow's timeout is a new flow,
+             * not a port reuse). */
             c->phase = PH_FLOW;
+            fire_timers(c);
+            expire_flows(c);
+            if (c->nev)
+                goto out;
+            if (c->nending)
+                free_ending(c);
             continue;
         }
         case PH_FLOW: {

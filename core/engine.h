@@ -69,7 +69,14 @@ int core_process_frame(struct mos_core *c, const struct mos_frame *fr, const str
 void core_shutdown(struct mos_core *c, const struct etree_host *host);
 /* Walk the right tree for one event (used by the C host's dispatch). */
 void core_dispatch_c(struct mos_core *c, const struct mos_event *ev, const struct etree_host *host);
+/* Last input problem as text: an error, or a warning such as a truncated
+ * capture ("" when none). core_input_status() is 0, or the negative code of
+ * an input error (the run should exit non-zero). */
 const char *core_error(const struct mos_core *c);
+int core_input_status(const struct mos_core *c);
+/* Stop reading input: the following steps end every flow (CONN_END) and
+ * then return MOS_IO_EOF. For SIGINT/SIGTERM; call between steps. */
+void core_stop(struct mos_core *c);
 
 /* --- for handlers, valid during a dispatch --- */
 const struct mos_pkt *core_current_pkt(const struct mos_core *c); /* NULL when no packet (timeouts) */

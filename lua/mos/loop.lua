@@ -55,15 +55,18 @@ function M.main(opts)
   local mtime = opts.watch and C.mos_host_mtime_ns(opts.script) or 0
   local steps = 0
   local rc = EXIT_OK
+  local stopping = false
   while true do
     if host ~= nil then
       local sig = C.mos_host_signals(host, R.core_id)
       if sig ~= 0 then
         if bit.band(sig, 1) ~= 0 then pending_reload = pending_reload or R.script end
         if bit.band(sig, 2) ~= 0 then C.mos_host_write_stats(host, R.core_id, collectgarbage("count")) end
-        if bit.band(sig, 4) ~= 0 then
+        if bit.band(sig, 4) ~= 0 and not stopping then
+          -- stop reading; the following steps end every flow (CONN_END)
           R.log_record({ level = "warn", msg = "stopping on signal" })
-          break
+          stopping = true
+          C.mos_core_stop(core)
         end
       end
     end
@@ -84,9 +87,12 @@ function M.main(opts)
     end
     local n = C.mos_core_step(core, evp)
     if n < 0 then
-      if n ~= MOS_IO_EOF then
-        io.stderr:write("mos-lua: input error: ", ffi.string(C.mos_core_error(core)), "\n")
+      local msg = ffi.string(C.mos_core_error(core))
+      if n ~= MOS_IO_EOF or C.mos_core_input_status(core) < 0 then
+        io.stderr:write("mos-lua: input error: ", msg, "\n")
         rc = EXIT_RUNTIME
+      elseif msg ~= "" then
+        io.stderr:write("mos-lua: warning: ", msg, "\n")
       end
       break
     end

@@ -421,7 +421,7 @@ Test(events, handler_changes_its_flow_set)
     cr_expect_eq(T.recs[2].handler, 9);
 }
 
-Test(events, conn_end_once_on_reset)
+Test(events, conn_end_once_after_reset)
 {
     const int pairs[][2] = {{MOS_ON_CONN_END, MOS_HK_SND}, {MOS_ON_CONN_END, MOS_HK_RCV}, {MOS_ON_PKT_IN, MOS_HK_RCV}};
     sock_with(pairs, 3, 1);
@@ -429,19 +429,32 @@ Test(events, conn_end_once_on_reset)
     s2c(5000, 1001, PKT_SYN | PKT_ACK, NULL);
     c2s(1001, 5001, PKT_ACK, NULL);
     s2c(5001, 0, PKT_RST, NULL);
-    c2s(1001, 5001, PKT_ACK, "late"); /* after the reset: a new mid-stream flow */
+    c2s(1001, 5001, PKT_ACK, "late"); /* still in flight: same flow, not a new one */
+    cr_expect_eq(core_counters(T.core)->flows_created, 1);
+    cr_expect_eq(core_counters(T.core)->flows_reset, 1);
     core_shutdown(T.core, &HOST);
-    int ends = 0, last_end = -1;
-    for (int i = 0; i < T.n; i++)
-        if (T.recs[i].event == MOS_ON_CONN_END) {
-            ends++;
-            last_end = i;
-        }
-    /* two flows (the reset one and the late pickup), each ended once per hook */
-    cr_expect_eq(ends, 4);
-    cr_expect_eq(T.recs[3].event, MOS_ON_PKT_IN); /* the RST's own PKT_IN comes first */
-    cr_expect_eq(T.recs[4].event, MOS_ON_CONN_END);
-    cr_expect_eq(T.recs[4].hook, MOS_HK_SND);
-    cr_expect_eq(T.recs[4].side, MOS_SIDE_SVR); /* the RST's sender */
-    cr_expect_eq(last_end, T.n - 1);
+    /* 5 PKT_IN at HK_RCV, then the end once per hook: SND names the last
+     * sender (the client), RCV the last receiver (the server) */
+    const struct want w[] = {
+        {MOS_ON_PKT_IN, MOS_SIDE_SVR, MOS_HK_RCV}, {MOS_ON_PKT_IN, MOS_SIDE_CLI, MOS_HK_RCV},
+        {MOS_ON_PKT_IN, MOS_SIDE_SVR, MOS_HK_RCV}, {MOS_ON_PKT_IN, MOS_SIDE_CLI, MOS_HK_RCV},
+        {MOS_ON_PKT_IN, MOS_SIDE_SVR, MOS_HK_RCV},
+        {MOS_ON_CONN_END, MOS_SIDE_CLI, MOS_HK_SND}, {MOS_ON_CONN_END, MOS_SIDE_SVR, MOS_HK_RCV},
+    };
+    expect(w, 7);
+}
+
+Test(events, reset_flow_ends_after_time_wait_timeout)
+{
+    const int pairs[][2] = {{MOS_ON_CONN_END, MOS_HK_RCV}};
+    sock_with(pairs, 1, 1);
+    c2s(1000, 0, PKT_SYN, NULL);
+    s2c(5000, 1001, PKT_SYN | PKT_ACK, NULL);
+    s2c(5001, 0, PKT_RST, NULL);
+    cr_assert_eq(T.n, 0);
+    g_ts += 2ull * 1000000000ull; /* past the 1 s default */
+    c2s(2000, 0, PKT_SYN, NULL);   /* the clock moves: the old flow expires, port reuse */
+    cr_assert_geq(T.n, 1);
+    cr_expect_eq(T.recs[0].event, MOS_ON_CONN_END);
+    cr_expect_eq(T.recs[0].arg, FLOW_END_RESET);
 }
