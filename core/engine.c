@@ -29,6 +29,7 @@
 #include "event_tree.h"
 #include "flow_table.h"
 #include "ip_frag.h"
+#include "pkt_rewrite.h"
 #include "tcp_reasm.h"
 #include "tcp_state.h"
 
@@ -83,6 +84,12 @@ struct mos_core {
     bool drop;
     struct reasm_class cls;
     bool has_payload;
+    const uint8_t *trk_payload; /* the payload as the sender sent it: what tracking sees */
+    uint32_t trk_len;
+    bool owned;                 /* pkt points into txbuf (a private, editable copy) */
+    bool edited;
+    uint32_t txlen;
+    uint8_t txbuf[PKT_REWRITE_MAX_FRAME];
     bool new_flow; /* CONN_START still to raise at HK_RCV */
 
     struct mos_event evq[EVQ_MAX];
@@ -98,6 +105,7 @@ struct mos_core {
 
     uint64_t now;
     uint64_t next_flow_id;
+    uint32_t shutdown_slot; /* flow_table_next cursor of PH_SHUTDOWN */
     char err[256];
 };
 
@@ -223,6 +231,8 @@ static void flow_release(struct mos_core *c, struct mos_flow *f)
     tcp_reasm_free(&f->ep[1].rcv, &c->pool);
     free(f->syn_data);
     f->syn_data = NULL;
+    seq_remap_free(f->remap);
+    f->remap = NULL;
     flow_table_remove(c->ft, f);
 }
 
@@ -742,6 +752,9 @@ static int take_packet(struct mos_core *c, int *rc)
         return 0;
     }
     c->have_pkt = true;
+    c->owned = c->edited = false;
+    c->trk_payload = c->pkt.payload;
+    c->trk_len = c->pkt.payload_len;
     if (c->pkt.proto != 6) {
         raise_raw(c, NULL);
         return 0;
@@ -808,6 +821,8 @@ static struct mos_flow *lookup_flow(struct mos_core *c, bool *wait)
     }
     c->sender = flow_sender_side(f, dir);
     c->receiver = !c->sender;
+    if (f->remap && (c->pkt.tcp_flags & MOS_TCP_ACK))
+        c->pkt.ack = seq_remap_ack(f->remap, c->receiver, c->pkt.ack); /* back to the peer's own space */
     return f;
 }
 
@@ -829,13 +844,15 @@ static void phase_snd(struct mos_core *c, struct mos_flow *f)
     count_event(c, MOS_ON_PKT_IN);
     raise_flow(c, f, MOS_ON_PKT_IN, S, MOS_HK_SND, 0);
 
-    c->has_payload = p->payload_len > 0 && !(p->tcp_flags & MOS_TCP_SYN);
+    c->has_payload = c->trk_len > 0 && !(p->tcp_flags & MOS_TCP_SYN);
     memset(&c->cls, 0, sizeof(c->cls));
+    struct tcp_reasm *r = &f->ep[R].rcv;
+    if (!c->has_payload && r->base_set && !(p->tcp_flags & (MOS_TCP_SYN | MOS_TCP_FIN | MOS_TCP_RST)))
+        tcp_reasm_classify(r, p->seq, NULL, 0, &c->cls); /* a zero-length keep-alive? */
     if (c->has_payload) {
-        struct tcp_reasm *r = &f->ep[R].rcv;
         if (!r->base_set)
             tcp_reasm_set_isn(r, p->seq - 1); /* first bytes seen from this side: offset 0 */
-        tcp_reasm_classify(r, p->seq, p->payload, p->payload_len, &c->cls);
+        tcp_reasm_classify(r, p->seq, c->trk_payload, c->trk_len, &c->cls);
         if (c->cls.rexmit && !c->cls.keepalive) {
             raise_flow(c, f, MOS_ON_REXMIT, S, MOS_HK_SND, 0);
             if (c->cls.inconsistent)
@@ -906,12 +923,12 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
     }
 
     /* SYN payload (TCP Fast Open): kept aside until the SYN/ACK. */
-    if ((p->tcp_flags & MOS_TCP_SYN) && p->payload_len && S == MOS_SIDE_CLI && !(p->tcp_flags & MOS_TCP_ACK) &&
+    if ((p->tcp_flags & MOS_TCP_SYN) && c->trk_len && S == MOS_SIDE_CLI && !(p->tcp_flags & MOS_TCP_ACK) &&
         !f->syn_data) {
-        f->syn_data = malloc(p->payload_len);
+        f->syn_data = malloc(c->trk_len);
         if (f->syn_data) {
-            memcpy(f->syn_data, p->payload, p->payload_len);
-            f->syn_data_len = p->payload_len;
+            memcpy(f->syn_data, c->trk_payload, c->trk_len);
+            f->syn_data_len = c->trk_len;
         }
     }
     settle_syn_data(c, f);
@@ -919,9 +936,13 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
     if (c->has_payload && !c->cls.keepalive && !c->cls.out_of_window && accept) {
         struct reasm_result res = {0};
         uint32_t g = f->ep[R].rcv.ngaps_total;
-        tcp_reasm_insert(&f->ep[R].rcv, &c->pool, p->seq, p->payload, p->payload_len, &res);
+        tcp_reasm_insert(&f->ep[R].rcv, &c->pool, p->seq, c->trk_payload, c->trk_len, &res);
         deliver_result(c, f, R, &res, g);
     }
+    if (c->cls.keepalive)
+        c->ctr.reasm_keepalive++;
+    if (c->cls.out_of_window)
+        c->ctr.reasm_out_of_window++;
     /* S acknowledges what S received: holes before the ack will not be filled. */
     if ((p->tcp_flags & MOS_TCP_ACK) && !rst && f->ep[S].rcv.base_set) {
         uint32_t ack = p->ack;
@@ -948,12 +969,45 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
     f->tclass = (uint8_t)tc;
 }
 
+/* Outgoing sequence numbers after size-changing edits: the sender's seq
+ * moves by its direction's edits, the ack (kept in the peer's own space
+ * while tracking) by the peer's. */
+static void remap_outgoing(struct mos_core *c)
+{
+    struct mos_flow *f = c->flow;
+    if (!f || !f->remap || !c->have_pkt || c->pkt.proto != 6)
+        return;
+    struct mos_pkt *p = &c->pkt;
+    uint32_t seq = seq_remap_seq(f->remap, c->sender, p->seq);
+    uint32_t ack = (p->tcp_flags & MOS_TCP_ACK) ? seq_remap_seq(f->remap, c->receiver, p->ack) : p->ack;
+    const uint8_t *t = p->l4;
+    uint32_t wire_seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
+    uint32_t wire_ack = (uint32_t)t[8] << 24 | (uint32_t)t[9] << 16 | (uint32_t)t[10] << 8 | t[11];
+    if (seq == wire_seq && ack == wire_ack)
+        return;
+    if (!c->owned) {
+        if (pkt_rewrite_own(p, c->txbuf, c->frame->data, c->frame->caplen) < 0)
+            return;
+        c->owned = true;
+        c->txlen = c->frame->caplen;
+    }
+    pkt_rewrite_set_seq_ack(p, c->txbuf, seq, ack);
+    c->edited = true;
+}
+
 static void finish_packet(struct mos_core *c)
 {
-    if (c->io && c->io->tx && c->cfg.npairs > 0 && c->frame && c->frame != c->injected) {
+    bool inline_mode = c->io && c->io->tx && c->cfg.npairs > 0 && c->frame && c->frame != c->injected;
+    if (inline_mode && !c->drop)
+        remap_outgoing(c);
+    if (c->edited && !c->drop)
+        c->ctr.pkts_rewritten++;
+    if (inline_mode) {
+        const uint8_t *data = c->owned ? c->txbuf : c->frame->data;
+        uint32_t len = c->owned ? c->txlen : c->frame->caplen;
         if (c->drop) {
             c->ctr.pkts_dropped_handler++;
-        } else if (c->io->tx(c->io, c->frame->port ^ 1, c->frame->data, c->frame->caplen) == 0) {
+        } else if (c->io->tx(c->io, c->frame->port ^ 1, data, len) == 0) {
             c->ctr.pkts_forwarded++;
         } else {
             c->ctr.pkts_dropped_io++;
@@ -964,6 +1018,32 @@ static void finish_packet(struct mos_core *c)
     c->have_pkt = false;
     c->flow = NULL;
     c->phase = PH_NEXT;
+}
+
+int core_pkt_rewrite(struct mos_core *c, int part, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len)
+{
+    if (!c->have_pkt || !c->frame)
+        return -ENODATA;
+    struct mos_pkt *p = &c->pkt;
+    if (!c->owned) {
+        int rc = pkt_rewrite_own(p, c->txbuf, c->frame->data, c->frame->caplen);
+        if (rc < 0)
+            return rc;
+        c->owned = true;
+        c->txlen = c->frame->caplen;
+    }
+    uint32_t seq_end = p->seq + c->trk_len; /* sender space, before this edit */
+    int32_t delta;
+    int err = pkt_rewrite_edit(p, c->txbuf, &c->txlen, part, off, remove, data, len, &delta);
+    if (err < 0)
+        return err;
+    if (delta != 0 && c->flow && p->proto == 6) {
+        int rc = seq_remap_add(&c->flow->remap, c->sender, seq_end, delta);
+        if (rc < 0)
+            return rc;
+    }
+    c->edited = true;
+    return 0;
 }
 
 static void expire_flows(struct mos_core *c)
@@ -979,11 +1059,15 @@ static void expire_flows(struct mos_core *c)
     }
 }
 
-static void end_one_cb(struct mos_flow *f, void *arg)
+/* End the next batch of flows, resuming at c->shutdown_slot (no flow is
+ * created during shutdown, so slots behind the cursor hold none that is
+ * still live); one pass over the slab in total instead of one per batch. */
+static void end_some(struct mos_core *c)
 {
-    struct mos_core *c = arg;
-    if (!f->ended && c->nending < ENDING_MAX && c->nev < EVQ_MAX - 16)
-        flow_end(c, f, FLOW_END_SHUTDOWN);
+    struct mos_flow *f;
+    while (c->nending < ENDING_MAX && c->nev < EVQ_MAX - 16 && (f = flow_table_next(c->ft, &c->shutdown_slot)))
+        if (!f->ended)
+            flow_end(c, f, FLOW_END_SHUTDOWN);
 }
 
 int core_step(struct mos_core *c, const struct mos_event **evs)
@@ -1081,7 +1165,7 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
         case PH_SHUTDOWN:
             c->have_pkt = false;
             fire_timers(c);
-            flow_table_foreach(c->ft, end_one_cb, c);
+            end_some(c);
             if (c->nev)
                 goto out;
             if (c->nending) {
@@ -1090,6 +1174,7 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
             }
             if (flow_table_count(c->ft) == 0)
                 return MOS_IO_EOF;
+            c->shutdown_slot = 0; /* defensive: rescan rather than spin */
             continue;
         }
     }
@@ -1107,11 +1192,32 @@ void core_flow_drop(struct mos_core *c, struct mos_flow *f)
     c->drop = true;
 }
 
+/* In inline mode, tell both endpoints: a RST to each, with the sequence
+ * number the receiver expects next (RFC 5961 accepts only that one without
+ * a challenge ACK), through the port that leads to it. */
+static void inject_resets(struct mos_core *c, struct mos_flow *f)
+{
+    if (!c->io || !c->io->tx || c->cfg.npairs == 0 || !c->have_pkt || c->flow != f || !c->frame)
+        return;
+    int S = c->sender, R = c->receiver;
+    uint32_t s_next = seq_remap_seq(f->remap, S, f->ep[S].snd_nxt);
+    uint32_t r_next = seq_remap_seq(f->remap, R, f->ep[R].snd_nxt);
+    uint8_t rst[160];
+    uint32_t n = pkt_build_rst(rst, &c->pkt, false, s_next, r_next);
+    if (n && c->io->tx(c->io, c->frame->port ^ 1, rst, n) == 0)
+        c->ctr.pkts_injected++;
+    n = pkt_build_rst(rst, &c->pkt, true, r_next, s_next);
+    if (n && c->io->tx(c->io, c->frame->port, rst, n) == 0)
+        c->ctr.pkts_injected++;
+    c->drop = true;
+}
+
 int core_flow_reset(struct mos_core *c, struct mos_flow *f)
 {
     if (!f || f->ended)
         return -EBADF;
     c->ctr.flows_reset++;
+    inject_resets(c, f);
     flow_end(c, f, FLOW_END_HOST);
     return 0;
 }

@@ -83,7 +83,17 @@ const struct mos_pkt *core_current_pkt(const struct mos_core *c); /* NULL when n
 struct mos_pkt *core_current_pkt_mut(struct mos_core *c);
 uint64_t core_now(const struct mos_core *c);                      /* ns, packet clock offline */
 void core_flow_drop(struct mos_core *c, struct mos_flow *f);      /* drop the current packet */
-int core_flow_reset(struct mos_core *c, struct mos_flow *f);      /* end now (+RST inline) */
+/* End the flow now. Inline, a RST goes to each endpoint (seq = what it
+ * expects next) and the current packet is dropped. */
+int core_flow_reset(struct mos_core *c, struct mos_flow *f);
+/* Edit the current packet (inline): replace `remove` bytes at `off` of
+ * `part` (enum mos_pkt_part in pkt_rewrite.h: IP header, TCP header,
+ * payload) by `len` bytes. Only the payload may change size; later sequence
+ * and acknowledgement numbers of the flow are then remapped in both
+ * directions. Lengths and checksums are fixed. 0 or -errno (-ENODATA: no
+ * current packet, -ERANGE: outside the part, -ENOTSUP: packet rebuilt from
+ * fragments or cut by snaplen). */
+int core_pkt_rewrite(struct mos_core *c, int part, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len);
 int core_raise_event(struct mos_core *c, struct mos_flow *f, int side, int event);
 /* Stream access: side = the RECEIVING endpoint (mOS convention). */
 int64_t core_peek(struct mos_core *c, struct mos_flow *f, int side, uint8_t *buf, uint32_t n);

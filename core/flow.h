@@ -17,6 +17,7 @@
 
 struct mos_tree;
 struct mos_socket;
+struct seq_remap;
 
 struct mos_endpoint {
     uint8_t state;          /* enum mos_tcp_state, as inferred by the middlebox */
@@ -52,6 +53,7 @@ struct mos_flow {
     uint8_t last_sender;    /* side that sent the flow's latest packet */
     uint8_t *syn_data;      /* payload of the client's SYN, held until the SYN/ACK says whether it was accepted */
     uint32_t syn_data_len;
+    struct seq_remap *remap; /* inline size-changing edits; NULL until the first */
     uint64_t first_ts, last_ts;
     struct mos_endpoint ep[2];        /* [MOS_SIDE_CLI], [MOS_SIDE_SVR] */
     struct mos_socket *sock;          /* owning stream socket, or NULL */

@@ -195,6 +195,18 @@ void flow_table_foreach(struct flow_table *t, void (*fn)(struct mos_flow *, void
             fn(&t->slab[i], arg);
 }
 
+struct mos_flow *flow_table_next(struct flow_table *t, uint32_t *cursor)
+{
+    for (uint32_t i = *cursor; i < t->used; i++) {
+        if (t->slab[i].tclass != TCLASS_FREE) {
+            *cursor = i + 1;
+            return &t->slab[i];
+        }
+    }
+    *cursor = t->used;
+    return NULL;
+}
+
 uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f)
 {
     return (uint32_t)(f - t->slab);

@@ -39,6 +39,10 @@ uint32_t flow_table_count(const struct flow_table *t);
  * returns NULL for a free slot or one out of range. */
 uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f);
 struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot);
+/* In-use flow at the lowest slot >= *cursor, with *cursor moved past it;
+ * NULL when none is left. Lets shutdown resume where it stopped instead of
+ * rescanning the whole slab for every batch of ended flows. */
+struct mos_flow *flow_table_next(struct flow_table *t, uint32_t *cursor);
 /* Iterate every flow (shutdown); f may be removed inside the callback. */
 void flow_table_foreach(struct flow_table *t, void (*fn)(struct mos_flow *, void *), void *arg);
 /* Stable index of a flow in the table (0..capacity-1), and back: NULL when

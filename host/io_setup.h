@@ -1,0 +1,35 @@
+/*
+ * io_setup.h - build each worker's struct mos_io from the command line and
+ * the [io] config keys.
+ *
+ * Inputs, in order of precedence: -r FILE, -i IFACE (or -i dpdk:NAME), the
+ * io.inline_pair list (inline bridge: "A,B", each "pcap:IF", "IF" or
+ * "dpdk:NAME"), then io.input entries ("file:PATH", "pcap:IF", "dpdk:NAME").
+ *
+ *  - offline, 1 worker: the worker reads the capture itself;
+ *  - offline, N workers: one distributor thread reads the capture once and
+ *    copies each frame into the bounded ring of the worker its symmetric
+ *    flow hash names (flow_hash_frame), blocking when that ring is full, so
+ *    nothing is dropped and every worker sees its frames in capture order;
+ *  - live: one libpcap io per worker, joined to a PACKET_FANOUT_HASH group
+ *    when there are several (the kernel's symmetric hash keeps both
+ *    directions of a flow on one worker); a pair bridges two interfaces;
+ *  - DPDK: EAL from io.dpdk_eal, every named port set up with one queue
+ *    pair per worker (symmetric RSS), worker i owns queue i of each port.
+ */
+#ifndef MOS_HOST_IO_SETUP_H
+#define MOS_HOST_IO_SETUP_H
+
+struct mos_host;
+
+/* Open every worker's io (h->workers[i].io). Returns a HOST_EXIT_* code
+ * and prints the reason on failure. With --check nothing is opened. */
+int io_setup_open(struct mos_host *h);
+/* Start the distributor thread, if any (after the workers' cores exist). */
+int io_setup_start(struct mos_host *h);
+/* After every worker finished: stop and join the distributor, close every
+ * io and DPDK port. Safe to call when nothing was opened. Returns
+ * HOST_EXIT_RUNTIME when the distributor hit an input error, else 0. */
+int io_setup_close(struct mos_host *h);
+
+#endif
