@@ -26,6 +26,7 @@
 #include "event_tree.h"
 #include "flow.h"
 #include "io.h"
+#include "pkt_rewrite.h"
 
 #define MTCP_MAX_CONTEXTS 64
 #define MTCP_MAX_UDES 1024
@@ -463,8 +464,27 @@ int mtcp_getlastpkt(mctx_t m, int sockid, int side, struct pkt_info *pi)
 int mtcp_setlastpkt(mctx_t m, int sockid, int side, off_t offset, const uint8_t *data, uint16_t datalen,
                     int option)
 {
-    /* Packet rewriting belongs to inline mode, which has its own issue. */
-    return fail(ENOTSUP);
+    if (!m || offset < 0 || offset > UINT32_MAX)
+        return fail(EINVAL);
+    int part;
+    switch (option) {
+    case MOS_IP_HDR: part = MOS_PART_IP_HDR; break;
+    case MOS_TCP_HDR: part = MOS_PART_TCP_HDR; break;
+    case MOS_TCP_PL: part = MOS_PART_PAYLOAD; break;
+    default: return fail(ENOTSUP); /* link headers are the port's business */
+    }
+    /* mOS semantics: overwrite datalen bytes in place (same length); lengths
+     * and checksums are fixed. Size-changing payload edits: mtcp_rewrite_payload. */
+    int rc = core_pkt_rewrite(m->core, part, (uint32_t)offset, datalen, data, datalen);
+    return rc < 0 ? fail(rc) : 0;
+}
+
+int mtcp_rewrite_payload(mctx_t m, int sockid, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len)
+{
+    if (!m)
+        return fail(EINVAL);
+    int rc = core_pkt_rewrite(m->core, MOS_PART_PAYLOAD, off, remove, data, len);
+    return rc < 0 ? fail(rc) : 0;
 }
 
 static int int_opt(const void *optval, socklen_t optlen, int *out)

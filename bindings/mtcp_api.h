@@ -130,6 +130,9 @@ int mtcp_getlastpkt(mctx_t mctx, int sockid, int side, struct pkt_info *pinfo);
 #define MOS_TCP_PL 4
 int mtcp_setlastpkt(mctx_t mctx, int sockid, int side, off_t offset, const uint8_t *data, uint16_t datalen,
                     int option);
+/* Extension: replace `remove` payload bytes at `off` by `len` bytes (inline
+ * mode); the flow's later sequence/ack numbers are remapped both ways. */
+int mtcp_rewrite_payload(mctx_t mctx, int sockid, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len);
 int mtcp_getsockopt(mctx_t mctx, int sockid, int level, int optname, void *optval, socklen_t *optlen);
 int mtcp_setsockopt(mctx_t mctx, int sockid, int level, int optname, const void *optval, socklen_t optlen);
 int mtcp_getpeername(mctx_t mctx, int sockid, struct sockaddr *addr, socklen_t *addrlen, int side);

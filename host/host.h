@@ -49,6 +49,7 @@ struct mos_host {
     struct mos_config cfg;
     struct host_worker workers[HOST_MAX_CORES];
     pthread_mutex_t stats_lock;
+    struct io_setup *ios;    /* inputs of every worker (io_setup.c) */
 };
 
 /* signals.c */

@@ -27,6 +27,9 @@ struct mos_host;
 int io_setup_open(struct mos_host *h);
 /* Start the distributor thread, if any (after the workers' cores exist). */
 int io_setup_start(struct mos_host *h);
+/* A worker's loop ended (maybe early, on an error): the distributor stops
+ * waiting for it to consume. Called from the worker's thread. */
+void io_setup_worker_done(struct mos_host *h, unsigned worker);
 /* After every worker finished: stop and join the distributor, close every
  * io and DPDK port. Safe to call when nothing was opened. Returns
  * HOST_EXIT_RUNTIME when the distributor hit an input error, else 0. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "io_setup.h"
 
 #ifndef MOS_VERSION
 #define MOS_VERSION "0.0.0"
@@ -25,7 +26,7 @@ static void usage(FILE *out)
           "\"key = value\" file (see docs); -c overrides single keys.\n"
           "\n"
           "  -r, --read FILE       read packets from a capture (pcap or pcapng)\n"
-          "  -i, --interface IF    live input (not built yet)\n"
+          "  -i, --interface IF    live input: IF (libpcap) or dpdk:PORT\n"
           "  -n, --cores N         worker cores (default: config core.cores, 1)\n"
           "  -s KEY=VALUE          script parameter, in mos.param (repeatable)\n"
           "  -c KEY=VALUE          config override (repeatable)\n"
@@ -181,47 +182,11 @@ static int load_config(struct mos_host *h, struct override *ov, int nov)
     return 0;
 }
 
-/* Input selection. Offline captures with one core read in the worker's own
- * core; more cores need a reader distributing frames by flow hash, and live
- * input needs the capture I/O: both are hooks to fill in here. */
-static int open_inputs(struct mos_host *h)
-{
-    const char *capture = h->capture;
-    if (!capture && !h->iface) {
-        for (uint32_t i = 0; i < h->cfg.ninputs; i++)
-            if (strncmp(h->cfg.inputs[i], "file:", 5) == 0)
-                capture = h->cfg.inputs[i] + 5;
-    }
-    if (h->iface) {
-        fprintf(stderr, "mos-lua: -i %s: live input not built yet\n", h->iface);
-        return HOST_EXIT_USAGE;
-    }
-    if (!capture) {
-        if (h->check)
-            return HOST_EXIT_OK;
-        fprintf(stderr, "mos-lua: no input: give -r FILE (or io inputs = file:PATH in the config)\n");
-        return HOST_EXIT_USAGE;
-    }
-    if (h->ncores > 1) {
-        fprintf(stderr, "mos-lua: -n %u: distributing one capture over several cores is not built yet\n",
-                h->ncores);
-        return HOST_EXIT_USAGE;
-    }
-    if (h->check)
-        return HOST_EXIT_OK; /* --check runs nothing, not even the input */
-    char err[512] = "";
-    int rc = io_pcap_open_offline(capture, &h->workers[0].io, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "mos-lua: %s: %s\n", capture, err[0] ? err : strerror(-rc));
-        return HOST_EXIT_RUNTIME;
-    }
-    return HOST_EXIT_OK;
-}
-
 static void *worker_thread(void *arg)
 {
     struct host_worker *w = arg;
     w->exit_code = host_worker_run(w->host, w);
+    io_setup_worker_done(w->host, (unsigned)w->id);
     return NULL;
 }
 
@@ -237,9 +202,11 @@ int main(int argc, char **argv)
         return HOST_EXIT_USAGE;
     if (load_config(h, ov, nov) < 0)
         return HOST_EXIT_USAGE;
-    int rc = open_inputs(h);
-    if (rc != HOST_EXIT_OK)
+    int rc = io_setup_open(h);
+    if (rc != HOST_EXIT_OK) {
+        io_setup_close(h);
         return rc;
+    }
 
     for (unsigned i = 0; i < h->ncores; i++) {
         struct host_worker *w = &h->workers[i];
@@ -254,6 +221,10 @@ int main(int argc, char **argv)
             core_set_io(w->core, w->io);
     }
     host_signals_install();
+    if ((rc = io_setup_start(h)) != HOST_EXIT_OK) {
+        io_setup_close(h);
+        return rc;
+    }
 
     if (h->ncores == 1) {
         h->workers[0].exit_code = host_worker_run(h, &h->workers[0]);
@@ -277,9 +248,8 @@ int main(int argc, char **argv)
         struct host_worker *w = &h->workers[i];
         host_worker_close_lua(w);
         core_destroy(w->core);
-        if (w->io && w->io->close)
-            w->io->close(w->io);
     }
+    io_setup_close(h);
     for (int i = 0; i < h->nparams; i++)
         free((void *)h->params[i][0]);
     return rc;

@@ -638,7 +638,10 @@ Test(mtcp_api, getlastpkt, .init = setup, .fini = teardown)
     cr_expect_eq(mtcp_getlastpkt(m, s, 0, NULL), -1);
     cr_expect_eq(errno, EINVAL);
     errno = 0;
-    cr_expect_eq(mtcp_setlastpkt(m, s, 0, 0, (const uint8_t *)"x", 1, MOS_TCP_PL), -1);
+    cr_expect_eq(mtcp_setlastpkt(m, s, 0, 0, (const uint8_t *)"x", 1, MOS_TCP_PL), -1, "no packet outside the loop");
+    cr_expect_eq(errno, ENODATA);
+    errno = 0;
+    cr_expect_eq(mtcp_setlastpkt(m, s, 0, 0, (const uint8_t *)"x", 1, MOS_ETH_HDR), -1);
     cr_expect_eq(errno, ENOTSUP);
 }
 
