@@ -11,7 +11,8 @@ s:on(mos.REXMIT_INCONSISTENT, mos.HK_RCV, function(flow, side)
   ctx.bad = (ctx.bad or 0) + 1
   local p = flow:lastpkt(side)
   mos.log({ msg = "inconsistent_rexmit", flow = tonumber(flow.id), client = flow.client, server = flow.server,
-            sender = side == mos.SIDE_CLI and "client" or "server",
+            -- at HK_RCV, side is the receiving endpoint: the other one sent it
+            sender = side == mos.SIDE_SVR and "client" or "server",
             seq = p and p.seq or nil, len = p and p.payload_len or nil })
 end)
 s:on(mos.REXMIT, mos.HK_RCV, function(flow)
