@@ -23,8 +23,10 @@ LABELS = {
     "bound_pcapbuf": "bound: libpcap pcap_next_ex, 1 MiB setvbuf (**read bound**)",
     "bound_read": "bound: read(2) 4 MiB chunks, records walked by hand",
     "bound_mmap": "bound: mmap, records walked in place",
-    "lua_count": "mos-lua count.lua",
-    "lua_search": "mos-lua search.lua (reassembly + needle)",
+    "lua_count": "mos-lua count.lua (counter in flow.uctx, like the C app)",
+    "lua_count_ctx": "mos-lua count_ctx.lua (counter in a flow.ctx table, informational)",
+    "lua_search": "mos-lua search.lua (reassembly + needle; flow:read + memmem, like the C app)",
+    "lua_search_str": "mos-lua search_str.lua (same with flow:peek strings + string.find, informational)",
     "c_count": "C API count",
     "c_search": "C API search",
     "libnids": "libnids reassembly + needle (IPv4 only)",
@@ -218,6 +220,13 @@ def workload_section(raw, out_dir, wl, targets):
         L.append(f"Memory per tracked flow at {conc:,} concurrent (peak RSS minus the 1000-flow baseline, "
                  f"divided by the concurrency): buffers on {fmt(per_flow['on'], 0)} B, "
                  f"buffers off {fmt(per_flow['off'], 0)} B\n")
+        stats = load_json(os.path.join(d, "lua_count_nobuf.stats.json")) or {}
+        peak = (stats.get("counters") or {}).get("flows_peak")
+        a, b = rss_kib(st, "lua_count_nobuf"), rss_kib(st, "lua_count_nobuf_base")
+        if peak and a is not None and b is not None and a > b:
+            L.append(f"Buffers off, divided instead by the flows actually tracked at the peak "
+                     f"(flows_peak = {peak:,}: flows lingering in TIME_WAIT included): "
+                     f"{fmt((a - b) * 1024 / peak, 0)} B per tracked flow\n")
 
     # --- targets for this workload (a wrong answer voids the speed claim) ---
     bad = {r["name"] for r in st if r["status"] == "WRONG"}

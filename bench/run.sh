@@ -235,8 +235,12 @@ bench_workload() {
     if [ -n "$MOSLUA" ]; then
         c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/count.lua")
         check lua_count packets "$packets" "$c" && timed lua_count "$c"
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/count_ctx.lua")
+        check lua_count_ctx packets "$packets" "$c" && timed lua_count_ctx "$c"
         c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/search.lua" "needle=$NEEDLE")
         check lua_search needles "$needles" "$c" && timed lua_search "$c"
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/search_str.lua" "needle=$NEEDLE")
+        check lua_search_str needles "$needles" "$c" && timed lua_search_str "$c"
     else
         printf 'lua_count\tn/a\t-\t%s\t-\nlua_search\tn/a\t-\t%s\t-\n' "$packets" "$needles" >>"$R/status.tsv"
     fi
@@ -290,7 +294,9 @@ bench_workload() {
     # lua_count above is the buffers-on run). The baseline is the same app on
     # the 1000-flow smoke capture: report.py divides the difference by the
     # workload's concurrency.
+    # (--stats: report.py also divides by the flows actually tracked at the peak)
     c=$(moslua_cmd "$F" 1 false "$HERE/lua_apps/count.lua")
+    c="${c/ -q / -q --stats $R/lua_count_nobuf.stats.json }"
     check lua_count_nobuf packets "$packets" "$c"
     if gen smoke; then
         check lua_count_base - - "$(moslua_cmd "$D/smoke.pcap" 1 true "$HERE/lua_apps/count.lua")"

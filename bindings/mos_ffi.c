@@ -306,6 +306,22 @@ int mos_flow_reset(struct mos_core *c, struct mos_flow *f)
     return c && f ? core_flow_reset(c, f) : -EINVAL;
 }
 
+int mos_pkt_rewrite(struct mos_core *c, struct mos_flow *f, int part, uint32_t off, uint32_t remove,
+                    const uint8_t *data, uint32_t len)
+{
+    if (!c || !f || (!data && len))
+        return -EINVAL;
+    const struct mos_pkt *p = core_current_pkt(c);
+    if (!p)
+        return -ENODATA;
+    struct mos_flow_key k;
+    memset(&k, 0, sizeof(k));
+    mos_flow_key_from_pkt(p, &k);
+    if (memcmp(&k, &f->key, sizeof(k)) != 0)
+        return -EINVAL; /* the packet being processed is not this flow's */
+    return core_pkt_rewrite(c, part, off, remove, data, len);
+}
+
 int mos_flow_getopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t *out)
 {
     if (!c || !f || !out)

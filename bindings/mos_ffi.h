@@ -143,6 +143,13 @@ int mos_flow_gaps(struct mos_core *c, struct mos_flow *f, int side, uint64_t *ou
 int mos_flow_endpoint(struct mos_core *c, struct mos_flow *f, int side, char *buf, uint32_t len);
 int mos_flow_drop(struct mos_core *c, struct mos_flow *f);
 int mos_flow_reset(struct mos_core *c, struct mos_flow *f);
+/* Inline: replace `remove` bytes at `off` of `part` (1 IP header, 2 TCP
+ * header, 3 payload) of the current packet by `len` bytes; only the payload
+ * may change size (later seq/ack numbers of the flow are then remapped both
+ * ways). Lengths and checksums are fixed. f must be the current packet's
+ * flow. 0 or -errno (-ENODATA: no current packet, -ERANGE, -ENOTSUP). */
+int mos_pkt_rewrite(struct mos_core *c, struct mos_flow *f, int part, uint32_t off, uint32_t remove,
+                    const uint8_t *data, uint32_t len);
 int mos_flow_getopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t *out);
 int mos_flow_setopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t value);
 

@@ -499,6 +499,60 @@ static int raw_kind(const uint8_t *f, uint32_t cap)
     return v == 4 ? L3_IPV4 : v == 6 ? L3_IPV6 : L3_OTHER;
 }
 
+int decode_flow_hint(int linktype, const uint8_t *frame, uint32_t caplen, struct mos_flow_key *k)
+{
+    struct mos_pkt p;
+    uint32_t off = 0;
+    p.nvlan = 0;
+    memset(p.src, 0, sizeof(p.src)); /* IPv4 keys compare all 16 bytes */
+    memset(p.dst, 0, sizeof(p.dst));
+    if (linktype == 1) {
+        if (caplen < ETH_HLEN)
+            return -1;
+        uint16_t et = rd16(frame + 12);
+        off = ETH_HLEN;
+        while (et == 0x8100 || et == 0x88a8 || et == 0x9100) {
+            if (p.nvlan == MOS_MAX_VLAN || off + 4 > caplen)
+                return -1;
+            p.vlan[p.nvlan++] = rd16(frame + off) & 0x0fff;
+            et = rd16(frame + off + 2);
+            off += 4;
+        }
+        if (et != 0x0800 && et != 0x86dd)
+            return -1;
+    } else if (linktype != 12 && linktype != 14 && linktype != 101 && linktype != 228 && linktype != 229) {
+        return -1;
+    }
+    if (off >= caplen)
+        return -1;
+    const uint8_t *ip = frame + off;
+    uint32_t cap = caplen - off;
+    const uint8_t *l4;
+    if ((ip[0] >> 4) == 4) {
+        uint32_t ihl = (ip[0] & 0x0fu) * 4;
+        if (cap < 20 || ihl < 20 || cap < ihl + 4 || ip[9] != 6 || (rd16(ip + 6) & 0x3fff) != 0)
+            return -1;
+        p.ip_ver = 4;
+        memcpy(p.src, ip + 12, 4);
+        memcpy(p.dst, ip + 16, 4);
+        l4 = ip + ihl;
+    } else if ((ip[0] >> 4) == 6) {
+        if (cap < 44 || ip[6] != 6)
+            return -1;
+        p.ip_ver = 6;
+        memcpy(p.src, ip + 8, 16);
+        memcpy(p.dst, ip + 24, 16);
+        l4 = ip + 40;
+    } else {
+        return -1;
+    }
+    p.proto = 6;
+    p.sport = rd16(l4);
+    p.dport = rd16(l4 + 2);
+    mos_flow_key_from_pkt(&p, k);
+    return 0;
+}
+
 int decode_frame(struct decoder *d, int linktype, const uint8_t *frame, uint32_t caplen,
                  uint32_t wirelen, uint64_t ts_ns, struct mos_pkt *out)
 {

@@ -37,6 +37,14 @@ enum decode_result {
 int decode_frame(struct decoder *d, int linktype, const uint8_t *frame, uint32_t caplen,
                  uint32_t wirelen, uint64_t ts_ns, struct mos_pkt *out);
 
+/* Best-effort flow key of a frame, with no checks beyond bounds, no
+ * counters and no checksums: it lets the engine prefetch a packet's flow
+ * while earlier packets are processed. Fills *k as mos_flow_key_from_pkt
+ * would for the decoded packet and returns 0 for unfragmented IPv4 and
+ * IPv6 (no extension headers) TCP on Ethernet (VLAN tags allowed) or raw
+ * IP; -1 otherwise. Only a hint: a wrong key costs a useless prefetch. */
+int decode_flow_hint(int linktype, const uint8_t *frame, uint32_t caplen, struct mos_flow_key *k);
+
 /* Internet checksum helpers, also used when rewriting packets. */
 uint16_t decode_ipv4_checksum(const uint8_t *ip, uint32_t ihl_bytes);
 uint16_t decode_l4_checksum(const struct mos_pkt *p, const uint8_t *l4, uint32_t l4_len);

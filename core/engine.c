@@ -70,6 +70,8 @@ struct mos_core {
     struct mos_io *io;
     struct mos_frame frames[BURST];
     int nframes, iframe;
+    uint32_t fhash[BURST]; /* flow hash hint of each frame of the burst */
+    uint32_t fhint;        /* bit i: fhash[i] is valid */
     const struct mos_frame *injected; /* core_process_frame */
     bool io_eof;
     int io_status; /* 0, or the negative code of an input error */
@@ -106,6 +108,7 @@ struct mos_core {
     uint64_t now;
     uint64_t next_flow_id;
     uint32_t shutdown_slot; /* flow_table_next cursor of PH_SHUTDOWN */
+    int nraw;               /* open raw sockets: raise_raw is free without any */
     char err[256];
 };
 
@@ -329,6 +332,8 @@ int core_socket(struct mos_core *c, int type)
         memset(so, 0, sizeof(*so));
         so->used = true;
         so->type = (uint8_t)type;
+        if (type == MOS_SOCK_MONITOR_RAW)
+            c->nraw++;
         for (int h = 0; h < MOS_HK_COUNT; h++)
             so->tree[h] = etree_empty(c->trees);
         return s;
@@ -348,6 +353,8 @@ int core_socket_close(struct mos_core *c, int sock)
     for (int h = 0; h < MOS_HK_COUNT; h++)
         if (so->tree[h])
             etree_release(c->trees, so->tree[h]);
+    if (so->type == MOS_SOCK_MONITOR_RAW)
+        c->nraw--;
     memset(so, 0, sizeof(*so));
     return 0;
 }
@@ -585,7 +592,9 @@ static struct mos_flow *flow_create(struct mos_core *c, const struct mos_flow_ke
         c->ctr.drop_flow_table_full++;
         return NULL;
     }
-    f->id = ((uint64_t)c->id << 56) | c->next_flow_id++;
+    /* core in bits 46..51: ids stay below 2^53, exact as Lua numbers
+     * (scripts key per-flow tables by tonumber(flow.id)) */
+    f->id = ((uint64_t)c->id << 46) | c->next_flow_id++;
     f->core = (uint8_t)c->id;
     f->first_ts = f->last_ts = c->pkt.ts_ns;
     struct mos_socket *so = pick_socket(c, &c->pkt);
@@ -670,6 +679,30 @@ static void fire_timers(struct mos_core *c)
 
 /* ------------------------------------------------------------- the steps */
 
+/* At 100k+ concurrent flows each packet's bucket and flow are cache (and
+ * TLB) misses, taken one after the other. A burst is known in advance, so
+ * its buckets are prefetched on arrival and each frame's flow two frames
+ * ahead: the misses overlap with the processing of earlier packets. */
+static void prefetch_burst(struct mos_core *c)
+{
+    c->fhint = 0;
+    for (int i = 0; i < c->nframes; i++) {
+        struct mos_flow_key k;
+        const struct mos_frame *fr = &c->frames[i];
+        if (decode_flow_hint(fr->linktype, fr->data, fr->caplen, &k) < 0)
+            continue;
+        c->fhash[i] = flow_table_hash(&k);
+        c->fhint |= 1u << i;
+        flow_table_prefetch_bucket(c->ft, c->fhash[i]);
+    }
+}
+
+static void prefetch_ahead(struct mos_core *c, int i)
+{
+    if (i < c->nframes && (c->fhint >> i & 1u))
+        flow_table_prefetch_flow(c->ft, c->fhash[i]);
+}
+
 static bool next_frame(struct mos_core *c, int *rc)
 {
     if (c->injected) {
@@ -678,6 +711,7 @@ static bool next_frame(struct mos_core *c, int *rc)
         return true;
     }
     if (c->iframe < c->nframes) {
+        prefetch_ahead(c, c->iframe + 2);
         c->frame = &c->frames[c->iframe++];
         return true;
     }
@@ -688,6 +722,9 @@ static bool next_frame(struct mos_core *c, int *rc)
     int n = c->io->rx_burst(c->io, c->frames, BURST);
     if (n > 0) {
         c->nframes = n;
+        prefetch_burst(c);
+        prefetch_ahead(c, 0);
+        prefetch_ahead(c, 1);
         c->iframe = 1;
         c->frame = &c->frames[0];
         return true;
@@ -710,6 +747,8 @@ static bool next_frame(struct mos_core *c, int *rc)
 /* Raw sockets see every packet their filter accepts, at HK_NONE. */
 static void raise_raw(struct mos_core *c, struct mos_flow *f)
 {
+    if (!c->nraw)
+        return;
     for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
         struct mos_socket *so = &c->socks[s];
         if (!so->used || so->type != MOS_SOCK_MONITOR_RAW)
@@ -970,8 +1009,8 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
 }
 
 /* Outgoing sequence numbers after size-changing edits: the sender's seq
- * moves by its direction's edits, the ack (kept in the peer's own space
- * while tracking) by the peer's. */
+ * moves by its direction's edits; the ack was mapped back to the peer's own
+ * space on receipt, which is the space the peer (its receiver) expects. */
 static void remap_outgoing(struct mos_core *c)
 {
     struct mos_flow *f = c->flow;
@@ -979,7 +1018,7 @@ static void remap_outgoing(struct mos_core *c)
         return;
     struct mos_pkt *p = &c->pkt;
     uint32_t seq = seq_remap_seq(f->remap, c->sender, p->seq);
-    uint32_t ack = (p->tcp_flags & MOS_TCP_ACK) ? seq_remap_seq(f->remap, c->receiver, p->ack) : p->ack;
+    uint32_t ack = p->ack;
     const uint8_t *t = p->l4;
     uint32_t wire_seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
     uint32_t wire_ack = (uint32_t)t[8] << 24 | (uint32_t)t[9] << 16 | (uint32_t)t[10] << 8 | t[11];

@@ -19,19 +19,22 @@ struct mos_tree;
 struct mos_socket;
 struct seq_remap;
 
+/* Field order packs the small members together (no padding holes): at
+ * 100k+ concurrent flows every packet's flow is a cache miss, so bytes per
+ * flow are cache lines per packet. */
 struct mos_endpoint {
     uint8_t state;          /* enum mos_tcp_state, as inferred by the middlebox */
     bool isn_set;           /* this side's ISN is known (saw its SYN, or picked up) */
     bool fin_sent;
     bool syn_sent;
     int8_t wscale;          /* -1 unknown / not negotiated */
+    bool ack_set;
     uint32_t isn;           /* this side's initial sequence number */
     uint32_t snd_nxt;       /* highest seq + len (+SYN/FIN) this side has sent */
     uint32_t snd_una;       /* highest ack the peer has sent for this side's data */
     uint32_t fin_seq;       /* sequence number of this side's FIN */
     uint32_t rcv_wnd;       /* last window this side advertised (scaled) */
     uint32_t last_ack;      /* last ack number this side sent */
-    bool ack_set;
     uint64_t pkts, bytes;   /* packets / payload bytes this side SENT */
     struct tcp_reasm rcv;   /* bytes this side RECEIVES (sent by the peer) */
 };
@@ -40,29 +43,31 @@ struct mos_flow {
     /* --- public prefix (mirrored in bindings/mos_ffi.h) --- */
     uint64_t id;            /* unique per core, never reused */
     uint64_t uctx;          /* mtcp_set_uctx / host context */
-    /* --- private --- */
-    struct mos_flow_key key;
+    /* --- private. What every packet reads comes first (lookup: hash,
+     * hnext, key; then flags, LRU links, socket, trees): at 100k+ concurrent
+     * flows each packet's flow is a cache miss, so the layout decides how
+     * many lines a packet costs. --- */
+    uint32_t hash;
+    uint8_t tclass;                   /* timeout class (flow_table.c) */
     uint8_t cli_end;        /* which key end (0/1) is the client */
     uint8_t handshake;      /* enum mos_handshake */
     bool syn_data_pending;  /* data on a SYN waiting for its ACK */
+    struct mos_flow *hnext;           /* hash chain (flow_table.c) */
+    struct mos_flow_key key;
     bool ended;             /* CONN_END queued */
     bool drop;              /* current packet verdict (inline) */
     uint8_t end_reason;     /* enum flow_end_reason */
     uint8_t core;
     uint8_t stop_mon;       /* bit per side: no more events for that side (MOS_STOP_MON) */
     uint8_t last_sender;    /* side that sent the flow's latest packet */
-    uint8_t *syn_data;      /* payload of the client's SYN, held until the SYN/ACK says whether it was accepted */
-    uint32_t syn_data_len;
-    struct seq_remap *remap; /* inline size-changing edits; NULL until the first */
+    struct mos_flow *lprev, *lnext;   /* idle list of its timeout class (flow_table.c) */
     uint64_t first_ts, last_ts;
-    struct mos_endpoint ep[2];        /* [MOS_SIDE_CLI], [MOS_SIDE_SVR] */
     struct mos_socket *sock;          /* owning stream socket, or NULL */
     struct mos_tree *tree[MOS_HK_COUNT];
-    /* flow table links (owned by flow_table.c) */
-    struct mos_flow *hnext;           /* hash chain */
-    struct mos_flow *lprev, *lnext;   /* idle list of its timeout class */
-    uint8_t tclass;                   /* timeout class */
-    uint32_t hash;
+    uint8_t *syn_data;      /* payload of the client's SYN, held until the SYN/ACK says whether it was accepted */
+    struct seq_remap *remap; /* inline size-changing edits; NULL until the first */
+    uint32_t syn_data_len;
+    struct mos_endpoint ep[2];        /* [MOS_SIDE_CLI], [MOS_SIDE_SVR] */
 };
 
 enum flow_end_reason {

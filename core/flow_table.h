@@ -23,6 +23,10 @@ int flow_table_create(uint32_t capacity, const uint64_t timeouts[TCLASS_COUNT],
 void flow_table_destroy(struct flow_table *t);
 struct mos_flow *flow_table_lookup(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash);
 uint32_t flow_table_hash(const struct mos_flow_key *k);
+/* Pipelined lookup for a burst: prefetch the bucket of `hash` early, then,
+ * once that line has had time to arrive, the flow it points to. Hints only. */
+void flow_table_prefetch_bucket(const struct flow_table *t, uint32_t hash);
+void flow_table_prefetch_flow(const struct flow_table *t, uint32_t hash);
 /* Insert a zeroed flow for k. Returns NULL when the table is full: the
  * caller then asks for a victim with flow_table_victim and ends it first. */
 struct mos_flow *flow_table_insert(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash, uint64_t now);

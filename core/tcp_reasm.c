@@ -15,6 +15,8 @@
  *  - next - gap_bytes == buf.head: gap bytes are never stored, the bytes after
  *    a hole follow directly in the ring (also when nothing is stored);
  *  - gaps[] is sorted ascending (holes are only recorded at `next`);
+ *    adjacent holes are merged into one entry (gaps_truncated says an entry
+ *    could not be listed);
  *  - pool->held is the sum of the held bytes of every direction with
  *    storage enabled; ooo_held is this direction's (ranges only when
  *    disabled, to keep the window meaningful).
@@ -138,7 +140,7 @@ static void check_delivered(const struct tcp_reasm *r, int64_t s, int64_t a, int
         gb += r->gaps[i].end - r->gaps[i].start, i++;
     /* With a truncated gap list, holes after the last listed one are unknown:
      * their bytes are taken as received but cannot be mapped to the ring. */
-    bool truncated = r->ngaps_total > r->ngaps;
+    bool truncated = r->gaps_truncated;
     int64_t known_to = truncated && r->ngaps ? (int64_t)r->gaps[r->ngaps - 1].end : (truncated ? 0 : INT64_MAX);
     while (a < end) {
         if (i < r->ngaps && (int64_t)r->gaps[i].start <= a) {
@@ -215,7 +217,13 @@ static void add_gap(struct tcp_reasm *r, struct reasm_pool *pool, uint64_t start
 {
     if (end <= start)
         return;
-    if (r->ngaps < REASM_MAX_GAPS) {
+    if (r->ngaps && !r->gaps_truncated && r->gaps[r->ngaps - 1].end == start) {
+        /* a hole right after the last one (nothing was delivered between,
+         * e.g. an ACK moving past the end of an earlier skip) is the same
+         * hole: list it once. ngaps_total still counts the skip, because
+         * the engine raises a GAP event per skip. */
+        r->gaps[r->ngaps - 1].end = end;
+    } else if (r->ngaps < REASM_MAX_GAPS) {
         if (r->ngaps == r->gaps_cap) {
             uint32_t nc = r->gaps_cap ? r->gaps_cap * 2 : REASM_GAPS_FIRST;
             if (nc > REASM_MAX_GAPS)
@@ -228,6 +236,10 @@ static void add_gap(struct tcp_reasm *r, struct reasm_pool *pool, uint64_t start
         }
         if (r->ngaps < r->gaps_cap)
             r->gaps[r->ngaps++] = (struct reasm_gap){start, end};
+        else
+            r->gaps_truncated = true;
+    } else {
+        r->gaps_truncated = true;
     }
     r->ngaps_total++;
     r->gap_bytes += end - start;

@@ -36,18 +36,19 @@ struct reasm_pool {                /* per core */
 
 struct reasm_gap { uint64_t start, end; }; /* [start, end) in stream offsets */
 
-struct tcp_reasm {
+struct tcp_reasm {                 /* ordered so that no padding is needed */
     bool enabled;                  /* buffer bytes at all (MOS_CLIBUF/SVRBUF) */
     bool base_set;                 /* ISN known */
     uint8_t overlap;               /* enum mos_overlap_policy */
+    bool gaps_truncated;           /* a gap could not be listed in gaps[] (full, or no memory) */
     uint32_t base_seq;             /* sequence number of stream offset 0 */
     uint32_t ref_seq;              /* last sequence number mapped, for unwrapping */
+    uint32_t ooo_window;
     uint64_t ref_off;
     uint64_t next;                 /* stream offset of the next expected byte */
     uint64_t gap_bytes;            /* bytes skipped so far (next - gap_bytes = delivered offset) */
-    uint32_t ooo_window;
-    uint32_t ooo_held;             /* bytes held for this direction */
     struct reasm_seg *ooo;         /* sorted by off, non-overlapping */
+    uint32_t ooo_held;             /* bytes held for this direction */
     uint32_t ngaps, ngaps_total, gaps_cap;
     struct reasm_gap *gaps;        /* malloc'd on the first gap, at most REASM_MAX_GAPS */
     uint32_t rexmit, rexmit_inconsistent; /* per-direction counts */

@@ -20,7 +20,25 @@
 #define HOST_MAX_PARAMS 64
 #define HOST_MAX_CORES 64
 
-enum host_exit { HOST_EXIT_OK = 0, HOST_EXIT_RUNTIME = 1, HOST_EXIT_USAGE = 2 };
+/* 3: the watchdog found a handler stuck past lua.handler_timeout plus the
+ * grace period and could not interrupt it (see watchdog.c). */
+enum host_exit { HOST_EXIT_OK = 0, HOST_EXIT_RUNTIME = 1, HOST_EXIT_USAGE = 2, HOST_EXIT_STUCK = 3 };
+
+#define HOST_NAME_SLOTS 512  /* handler names remembered per core (ring by id) */
+
+struct host_name {
+    int32_t id;
+    char where[124];
+};
+
+/* What the watchdog thread alone knows about one core's current call. */
+struct host_wd_state {
+    bool active;             /* a call was running at the last sample */
+    int state;               /* 0 watching, 1 reported and hook set */
+    double call;
+    int32_t handler;
+    uint64_t since_ns;       /* when this call was first seen running */
+};
 
 struct host_worker {
     int id;
@@ -30,8 +48,12 @@ struct host_worker {
     void *L;                 /* lua_State; void so this header needs no Lua */
     pthread_t thread;
     int exit_code;
-    double lua_kb;
-    unsigned seen_hup, seen_usr1, seen_stop;
+    unsigned seen_hup, seen_usr1, seen_stop, seen_reload;
+    struct mos_host_progress progress; /* written by the Lua loop only */
+    pthread_mutex_t names_lock;        /* names: Lua thread writes, watchdog reads */
+    struct host_name *names;           /* HOST_NAME_SLOTS, allocated on first use */
+    struct host_wd_state wd;
+    double wd_target;                  /* the call the armed hook may interrupt */
 };
 
 struct mos_host {
@@ -50,6 +72,12 @@ struct mos_host {
     struct host_worker workers[HOST_MAX_CORES];
     pthread_mutex_t stats_lock;
     struct io_setup *ios;    /* inputs of every worker (io_setup.c) */
+    /* watchdog.c: the monitor thread (handler timeouts, --watch) */
+    unsigned reload_requests;          /* bumped by the monitor on a --watch change */
+    pthread_t wd_thread;
+    bool wd_running, wd_stop;
+    pthread_mutex_t wd_lock;
+    pthread_cond_t wd_cond;
 };
 
 /* signals.c */
@@ -57,6 +85,15 @@ void host_signals_install(void);
 /* lua_worker.c: run one core's Lua loop to completion; returns an exit code */
 int host_worker_run(struct mos_host *h, struct host_worker *w);
 void host_worker_close_lua(struct host_worker *w);
+/* After every worker's loop ended: run mos.on_finish functions in w's state. */
+int host_worker_finish(struct host_worker *w);
+/* watchdog.c: start the monitor thread when lua.handler_timeout > 0 or
+ * --watch (returns a negative errno code if it cannot); stop joins it, and
+ * must run before any Lua state is closed. */
+int host_watchdog_start(struct mos_host *h);
+void host_watchdog_stop(struct mos_host *h);
+/* Lets the watchdog's hook find w from w->L (call once w->L is set). */
+void host_watchdog_attach(struct host_worker *w);
 /* stats.c */
 int host_stats_write(struct mos_host *h);
 

@@ -296,6 +296,10 @@ static void live_opts(const struct mos_host *h, struct io_live_opts *o)
     o->promisc = true;
     o->bpf = h->cfg.bpf[0] ? h->cfg.bpf : NULL;
     o->timeout_ms = 10;
+    /* libpcap's immediate mode uses TPACKET_V2, one snaplen-sized slot per
+     * frame: 8 MiB would hold only ~128 frames of 64 KiB, less than one TCP
+     * window burst. Give the ring room for a few thousand. */
+    o->buffer_bytes = 64u << 20;
 }
 
 /* Fanout group ids are per network namespace and global to it: derive one

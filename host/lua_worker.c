@@ -5,9 +5,11 @@
  * pulls event batches from the engine through the FFI and dispatches them:
  * C never calls into Lua per event. Everything the Lua side needs arrives as
  * one options table (pointers as light userdata), so the state has no
- * globals of ours.
+ * globals of ours. w->L is published atomically because the watchdog thread
+ * (watchdog.c) may arm a hook on it while the loop runs.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -68,7 +70,9 @@ int host_worker_run(struct mos_host *h, struct host_worker *w)
         fprintf(stderr, "mos-lua: cannot create a Lua state\n");
         return HOST_EXIT_RUNTIME;
     }
-    w->L = L;
+    pthread_mutex_init(&w->names_lock, NULL);
+    __atomic_store_n((lua_State **)&w->L, L, __ATOMIC_RELEASE); /* the watchdog reads it */
+    host_watchdog_attach(w);
     luaL_openlibs(L);
     set_paths(L);
     lua_pushcfunction(L, traceback);
@@ -103,13 +107,42 @@ int host_worker_run(struct mos_host *h, struct host_worker *w)
     int rc = (int)lua_tointeger(L, -1);
     lua_settop(L, 0);
     lua_gc(L, LUA_GCCOLLECT, 0);
-    w->lua_kb = lua_gc(L, LUA_GCCOUNT, 0) + lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0;
+    w->progress.lua_kb = lua_gc(L, LUA_GCCOUNT, 0) + lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0;
+    return rc;
+}
+
+int host_worker_finish(struct host_worker *w)
+{
+    lua_State *L = w->L;
+    if (!L)
+        return HOST_EXIT_OK;
+    lua_settop(L, 0);
+    lua_pushcfunction(L, traceback);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "mos.loop");
+    if (lua_pcall(L, 1, 1, 1) != 0) {
+        fprintf(stderr, "mos-lua: internal error: %s\n", lua_tostring(L, -1));
+        lua_settop(L, 0);
+        return HOST_EXIT_RUNTIME;
+    }
+    lua_getfield(L, -1, "finish");
+    if (lua_pcall(L, 0, 1, 1) != 0) {
+        fprintf(stderr, "mos-lua: internal error: %s\n", lua_tostring(L, -1));
+        lua_settop(L, 0);
+        return HOST_EXIT_RUNTIME;
+    }
+    int rc = (int)lua_tointeger(L, -1);
+    lua_settop(L, 0);
     return rc;
 }
 
 void host_worker_close_lua(struct host_worker *w)
 {
-    if (w->L)
+    if (w->L) {
         lua_close(w->L);
+        pthread_mutex_destroy(&w->names_lock);
+    }
     w->L = NULL;
+    free(w->names);
+    w->names = NULL;
 }

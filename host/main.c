@@ -2,8 +2,10 @@
  * main.c - the mos-lua program: options, config, inputs, one worker per core.
  *
  * Exit codes (also in --help): 0 ok; 1 runtime error (input unreadable, a
- * core failed); 2 usage, config or script error. Every error message names
- * the file (and line, when there is one) it is about.
+ * core failed); 2 usage, config or script error; 3 a handler stuck past
+ * lua.handler_timeout that the watchdog could not interrupt (watchdog.c).
+ * Every error message names the file (and line, when there is one) it is
+ * about.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,7 +45,9 @@ static void usage(FILE *out)
           "packet and end every flow.\n"
           "\n"
           "Exit status: 0 ok, 1 runtime error (input unreadable, core failure),\n"
-          "2 usage, config or script error.\n",
+          "2 usage, config or script error, 3 a handler ran past\n"
+          "lua.handler_timeout and could not be interrupted (the watchdog reports\n"
+          "it on stderr after the timeout, tries to stop it, and exits after 3x).\n",
           out);
 }
 
@@ -226,6 +230,12 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    if ((rc = host_watchdog_start(h)) < 0) {
+        fprintf(stderr, "mos-lua: cannot start the watchdog thread: %s\n", strerror(-rc));
+        io_setup_close(h);
+        return HOST_EXIT_RUNTIME;
+    }
+
     if (h->ncores == 1) {
         h->workers[0].exit_code = host_worker_run(h, &h->workers[0]);
     } else {
@@ -238,12 +248,18 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < h->ncores; i++)
         if (h->workers[i].exit_code > rc)
             rc = h->workers[i].exit_code;
+    if (!h->check) {
+        int fr = host_worker_finish(&h->workers[0]); /* mos.on_finish, once */
+        if (fr > rc)
+            rc = fr;
+    }
     int se = h->check ? 0 : host_stats_write(h);
     if (se < 0) {
         fprintf(stderr, "mos-lua: --stats %s: %s\n", h->stats_file, strerror(-se));
         if (rc == HOST_EXIT_OK)
             rc = HOST_EXIT_RUNTIME;
     }
+    host_watchdog_stop(h); /* before any Lua state goes away */
     for (unsigned i = 0; i < h->ncores; i++) {
         struct host_worker *w = &h->workers[i];
         host_worker_close_lua(w);

@@ -18,6 +18,25 @@ struct mos_host;
 enum mos_host_sig { MOS_HOST_SIG_HUP = 1, MOS_HOST_SIG_USR1 = 2, MOS_HOST_SIG_STOP = 4 };
 
 int mos_host_signals(struct mos_host *h, int core);
+
+/* Progress of one core's Lua code, read by the watchdog thread
+ * (host/watchdog.c) without any locking: the Lua side only stores into it
+ * (plain aligned stores, no FFI call), so it costs nothing measurable.
+ * Before each handler/filter/timer call: call = a new value, handler = the
+ * function's id; after it: handler = 0. Negative handler ids mark the
+ * script's top level (-1, while loading) and on_exit functions (-2). */
+struct mos_host_progress {
+    double call;
+    double lua_kb;       /* this core's Lua heap, republished every few batches */
+    int32_t handler;
+    int32_t pad;
+};
+
+/* This core's progress block (never NULL for a valid core). */
+struct mos_host_progress *mos_host_progress(struct mos_host *h, int core);
+/* Tell the watchdog the "file:line" of a function id, for its reports
+ * (copied; called when an id is created). */
+int mos_host_name_handler(struct mos_host *h, int core, int id, const char *where);
 /* Write the --stats file now (no-op without --stats); lua_kb is this core's
  * Lua heap, remembered for the file. */
 int mos_host_write_stats(struct mos_host *h, int core, double lua_kb);

@@ -48,6 +48,11 @@ int mos_host_signals(struct mos_host *h, int core)
         w->seen_hup = v;
         bits |= MOS_HOST_SIG_HUP;
     }
+    v = __atomic_load_n(&h->reload_requests, __ATOMIC_ACQUIRE); /* --watch, watchdog.c */
+    if (v != w->seen_reload) {
+        w->seen_reload = v;
+        bits |= MOS_HOST_SIG_HUP;
+    }
     v = (unsigned)sig_usr1;
     if (v != w->seen_usr1) {
         w->seen_usr1 = v;

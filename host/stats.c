@@ -1,6 +1,8 @@
 /*
  * stats.c - the --stats JSON file: every counter summed over cores, then
- * per core, plus each core's Lua heap.
+ * per core, plus each core's Lua heap (lua_mem_kb: what the Lua loop last
+ * published in its progress block, every few batches and on each dump, so
+ * growth shows in SIGUSR1 dumps too; exact after the run).
  *
  * Written to FILE.tmp and renamed, so a reader polling the file (or a test)
  * never sees half a document, even when SIGUSR1 dumps arrive mid-run.
@@ -42,7 +44,7 @@ int host_stats_write(struct mos_host *h)
         const uint64_t *v = (const uint64_t *)core_counters(h->workers[c].core);
         for (unsigned i = 0; i < n; i++)
             total[i] += v[i];
-        lua_kb += h->workers[c].lua_kb;
+        lua_kb += h->workers[c].progress.lua_kb;
     }
     fprintf(f, "{\"version\": \"%s\", \"cores\": %u, \"lua_mem_kb\": %.1f,\n \"counters\": ",
             MOS_VERSION, h->ncores, lua_kb);
@@ -50,7 +52,7 @@ int host_stats_write(struct mos_host *h)
     fputs(",\n \"per_core\": [", f);
     for (unsigned c = 0; c < h->ncores; c++) {
         fprintf(f, "%s\n  {\"core\": %u, \"lua_mem_kb\": %.1f, \"counters\": ", c ? "," : "", c,
-                h->workers[c].lua_kb);
+                h->workers[c].progress.lua_kb);
         if (h->workers[c].core)
             write_counters(f, (const uint64_t *)core_counters(h->workers[c].core), n);
         else
@@ -69,6 +71,6 @@ int mos_host_write_stats(struct mos_host *h, int core, double lua_kb)
 {
     if (!h || core < 0 || (unsigned)core >= h->ncores)
         return -EINVAL;
-    h->workers[core].lua_kb = lua_kb;
+    h->workers[core].progress.lua_kb = lua_kb;
     return host_stats_write(h);
 }

@@ -23,6 +23,7 @@ mos.event_name = function(ev) return R.EVENT_NAMES[ev] or (type(ev) == "number" 
 
 mos.param = R.params
 mos.core_id = R.core_id
+mos.ncores = R.ncores
 
 function mos.now() return R.now_s() end
 
@@ -93,6 +94,13 @@ end
 function mos.on_exit(fn)
   if type(fn) ~= "function" then error("mos.on_exit: expected a function", 2) end
   R.on_exit[#R.on_exit + 1] = fn
+end
+
+-- fn() runs once, in core 0's state, after every core's loop has ended
+-- (and every core's on_exit ran): the place to merge per-core output.
+function mos.on_finish(fn)
+  if type(fn) ~= "function" then error("mos.on_finish: expected a function", 2) end
+  R.on_finish[#R.on_finish + 1] = fn
 end
 
 mos.json = cjson

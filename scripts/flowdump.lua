@@ -11,6 +11,13 @@
 -- The file of a direction holds its bytes in stream order with gaps left out;
 -- "gaps" lists each hole as [start, end) in stream offsets; "bytes" is the
 -- file size. c2s (bytes the client sent) is the stream the SERVER receives.
+--
+-- With several cores (-n N) the output is the same as with one: each core
+-- writes its streams under temporary names and its records to a part file;
+-- mos.on_finish (core 0, after every core ended) orders all records by
+-- first packet time, then endpoints, then flow id (flows with equal
+-- endpoints always meet on one core, so the order never depends on the
+-- core count), numbers the stream files in that order and writes flows.jsonl.
 local mos = require "mos"
 
 local out = mos.param.out
@@ -37,11 +44,17 @@ local function flush(d)
   d.buf, d.pending = {}, 0
 end
 
+-- Flow ids (and ns timestamps) exceed 2^53: keep them as decimal strings,
+-- zero-padded to compare in numeric order.
+local function u64(v)
+  local d = tostring(v):gsub("U?LL$", "")
+  return string.rep("0", 20 - #d) .. d
+end
+
 local function state(flow)
   local ctx = flow.ctx
   if ctx.c2s == nil then
-    local base = mos.core_id > 0 and string.format("c%d-%06d", mos.core_id, tonumber(flow.id))
-      or string.format("%06d", tonumber(flow.id))
+    local base = string.format(".c%d-%s", mos.core_id, u64(flow.id))
     ctx.c2s = new_dir(base .. ".c2s")
     ctx.s2c = new_dir(base .. ".s2c")
   end
@@ -73,12 +86,15 @@ end
 
 local enc = mos.json.encode
 
-local function dir_json(d, gaps, rcv)
+-- The file name is a placeholder (@c2s/@s2c) until the merge numbers it.
+local function dir_json(d, gaps, rcv, tag)
   local g = {}
   for i, gap in ipairs(gaps) do g[i] = string.format("[%d, %d]", gap[1], gap[2]) end
-  return string.format('{"bytes": %d, "file": %s, "gaps": [%s], "rexmit": %d, "rexmit_inconsistent": %d}',
-    d.bytes, enc(d.file), table.concat(g, ", "), rcv.rexmit, rcv.rexmit_inconsistent)
+  return string.format('{"bytes": %d, "file": "%s", "gaps": [%s], "rexmit": %d, "rexmit_inconsistent": %d}',
+    d.bytes, tag, table.concat(g, ", "), rcv.rexmit, rcv.rexmit_inconsistent)
 end
+
+local function remove(name) os.remove(out .. "/" .. name) end
 
 local s = mos.socket("stream")
 s:on(mos.CONN_NEW_DATA, mos.HK_RCV, pull)
@@ -88,23 +104,55 @@ s:on(mos.CONN_END, mos.HK_NONE, function(flow)
   flush(ctx.c2s)
   flush(ctx.s2c)
   local i = flow:info()
-  if i.proto ~= 6 then return end
+  if i.proto ~= 6 then
+    remove(ctx.c2s.file)
+    remove(ctx.s2c.file)
+    return
+  end
   local line = string.format(
     '{"client": %s, "server": %s, "vlan": [%s], "handshake": %s, "first_ts": %s, "last_ts": %s, '
       .. '"client_state": %s, "server_state": %s, "c2s": %s, "s2c": %s}',
     enc(i.client), enc(i.server), table.concat(i.vlan, ", "), enc(i.handshake),
     ts(i.first_ts_ns), ts(i.last_ts_ns), enc(i.cli.state), enc(i.svr.state),
-    dir_json(ctx.c2s, flow:gaps(mos.SIDE_SVR), i.svr), dir_json(ctx.s2c, flow:gaps(mos.SIDE_CLI), i.cli))
-  records[#records + 1] = { first = i.first_ts_ns, id = i.id, line = line }
+    dir_json(ctx.c2s, flow:gaps(mos.SIDE_SVR), i.svr, "@c2s"), dir_json(ctx.s2c, flow:gaps(mos.SIDE_CLI), i.cli, "@s2c"))
+  records[#records + 1] = table.concat({ u64(i.first_ts_ns), i.client, i.server,
+    u64(i.id), ctx.c2s.file:sub(1, -5), line }, "\t")
 end)
 
+local function part_name(core) return string.format("%s/.flows.%d.part", out, core) end
+
 mos.on_exit(function()
-  table.sort(records, function(a, b)
-    if a.first ~= b.first then return a.first < b.first end
-    return a.id < b.id
+  local f = assert(io.open(part_name(mos.core_id), "w"))
+  for _, r in ipairs(records) do f:write(r, "\n") end
+  f:close()
+end)
+
+mos.on_finish(function()
+  local all = {}
+  for core = 0, mos.ncores - 1 do
+    local f = io.open(part_name(core), "r")
+    if f then
+      for l in f:lines() do
+        local first, cli, svr, id, base, line = l:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+        all[#all + 1] = { first, cli, svr, id, base = base, line = line }
+      end
+      f:close()
+      os.remove(part_name(core))
+    end
+  end
+  table.sort(all, function(a, b)
+    for k = 1, 4 do
+      if a[k] ~= b[k] then return a[k] < b[k] end
+    end
+    return false
   end)
-  local name = mos.core_id > 0 and string.format("flows.%d.jsonl", mos.core_id) or "flows.jsonl"
-  local f = assert(io.open(out .. "/" .. name, "w"))
-  for _, r in ipairs(records) do f:write(r.line, "\n") end
+  local f = assert(io.open(out .. "/flows.jsonl", "w"))
+  for n, r in ipairs(all) do
+    local name = string.format("%06d", n)
+    assert(os.rename(out .. "/" .. r.base .. ".c2s", out .. "/" .. name .. ".c2s"))
+    assert(os.rename(out .. "/" .. r.base .. ".s2c", out .. "/" .. name .. ".s2c"))
+    local line = r.line:gsub("@c2s", name .. ".c2s", 1):gsub("@s2c", name .. ".s2c", 1)
+    f:write(line, "\n")
+  end
   f:close()
 end)

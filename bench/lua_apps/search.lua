@@ -1,58 +1,87 @@
 -- search.lua - reassembly + needle search benchmark app for mos-lua.
 --
 -- Both directions are reassembled; on CONN_NEW_DATA the receiving side's new
--- bytes are taken with flow:peek(side) (which consumes them) and searched
--- with a plain string.find. The last #needle-1 bytes of each direction are
--- kept in flow.ctx so a needle straddling two reads is found exactly once:
--- matches starting in the carry are looked for in carry .. first #needle-1
--- new bytes (no match can lie wholly inside the carry), the rest in the new
--- bytes alone, so the big string is never concatenated.
+-- bytes are moved with flow:read(side, buf, n) (consuming, zero-copy into an
+-- FFI buffer: the shape of mtcp_peek in bench/c_apps/search.c) and searched
+-- with libc memmem. The last #needle-1 bytes of each direction are kept in
+-- flow.ctx and copied in front of the new bytes, so a needle straddling two
+-- reads is found exactly once (no match fits wholly inside the carry).
+-- search_str.lua is the same app with flow:peek strings and string.find.
 --
 -- Parameters: needle=STRING (default MOSBENCH-NEEDLE-5e1d); udes=N defines
 -- N extra user-defined events nested on CONN_NEW_DATA, each with a cheap
 -- filter that never fires and a handler, for the event-scaling series: the
 -- cost measured is the dispatcher's, per event and per UDE.
 local mos = require "mos"
+local ffi = require "ffi"
+
+pcall(ffi.cdef, "void *memmem(const void *h, size_t hl, const void *n, size_t nl);")
+local C = ffi.C
 
 local param = mos.param or {}
 local needle = param.needle or "MOSBENCH-NEEDLE-5e1d"
 local nlen = #needle
 local keep = nlen - 1
 local udes = tonumber(param.udes or 0) or 0
-local find, sub = string.find, string.sub
+
+local CHUNK = 16384
+local buf = ffi.new("uint8_t[?]", CHUNK + nlen) -- carry, then the new bytes
+local data = buf + keep                            -- new bytes start here
+local ndl = ffi.new("uint8_t[?]", nlen)
+ffi.copy(ndl, needle, nlen)
 
 local sock = mos.socket("stream")
 local hits, flows, ude_fired = 0, 0, 0
 
-local function scan(ctx, side, data)
-  local n = #data
-  if n == 0 then return end
-  local carry = ctx[side]
-  if carry and keep > 0 then
-    local edge = carry .. sub(data, 1, keep)
-    local i = find(edge, needle, 1, true)
-    while i do
-      hits = hits + 1
-      i = find(edge, needle, i + 1, true)
-    end
-  end
-  local i = find(data, needle, 1, true)
-  while i do
+-- Loops are kept off the common path (no match, one read): a loop met
+-- while LuaJIT records the dispatch path aborts the trace.
+local function count_rest(m, stop) -- m: a match; count it and the later ones
+  local p = ffi.cast("uint8_t *", m)
+  local e = buf + stop
+  while p ~= nil do
     hits = hits + 1
-    i = find(data, needle, i + 1, true)
+    p = p + 1
+    local left = e - p
+    if left < nlen then break end
+    p = ffi.cast("uint8_t *", C.memmem(p, left, ndl, nlen))
   end
-  if keep == 0 then
-    ctx[side] = nil
-  elseif n >= keep then
-    ctx[side] = sub(data, -keep)
-  else
-    ctx[side] = sub((carry or "") .. data, -keep)
+end
+
+-- The n new bytes are at `data`; the carry is copied right before them, so
+-- carry .. data is one contiguous haystack.
+local function scan(ctx, side, n)
+  local carry = ctx[side]
+  local start = keep
+  if carry then
+    local nc = #carry
+    ffi.copy(buf + keep - nc, carry, nc)
+    start = keep - nc
+  end
+  local stop = keep + n
+  if stop - start >= nlen then
+    local m = C.memmem(buf + start, stop - start, ndl, nlen)
+    if m ~= nil then count_rest(m, stop) end
+  end
+  -- new carry: the last `keep` bytes of carry .. new bytes
+  local have = stop - start
+  local k = have < keep and have or keep
+  ctx[side] = k > 0 and ffi.string(buf + stop - k, k) or nil
+end
+
+local function drain_rest(flow, side)
+  while true do
+    local n = flow:read(side, data, CHUNK)
+    if not n or n == 0 then return end
+    scan(flow.ctx, side, n)
+    if n < CHUNK then return end
   end
 end
 
 local function drain(flow, side)
-  local data = flow:peek(side)
-  if data then scan(flow.ctx, side, data) end
+  local n = flow:read(side, data, CHUNK)
+  if not n or n == 0 then return end
+  scan(flow.ctx, side, n)
+  if n == CHUNK then drain_rest(flow, side) end
 end
 
 sock:on(mos.CONN_NEW_DATA, mos.HK_RCV, drain)

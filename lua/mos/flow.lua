@@ -47,12 +47,9 @@ end
 function getters.client(f) return endpoint(f, 0) end
 function getters.server(f) return endpoint(f, 1) end
 
--- Unread bytes of the stream `side` receives, consumed; "" when none.
-function methods.peek(f, side, n)
-  check_side(side, "flow:peek")
-  if n ~= nil and (type(n) ~= "number" or n < 0) then error("flow:peek: bad length " .. tostring(n), 2) end
-  local parts, total = nil, 0
-  local first
+-- peek beyond the first chunk (rare: more than PEEK_CHUNK bytes unread).
+local function peek_more(f, side, n, first, total)
+  local parts = nil
   while n == nil or total < n do
     local want = PEEK_CHUNK
     if n ~= nil and n - total < want then want = n - total end
@@ -70,6 +67,37 @@ function methods.peek(f, side, n)
   end
   if parts then return table.concat(parts) end
   return first or ""
+end
+
+-- Unread bytes of the stream `side` receives, consumed; "" when none.
+-- The first read needs no loop (see walk in runtime.lua: loops on the
+-- per-event path keep it from being compiled).
+function methods.peek(f, side, n)
+  check_side(side, "flow:peek")
+  if n ~= nil and (type(n) ~= "number" or n < 0) then error("flow:peek: bad length " .. tostring(n), 2) end
+  if n == 0 then return "" end
+  local want = PEEK_CHUNK
+  if n ~= nil and n < want then want = n end
+  local got = tonumber(C.mos_flow_peek(R.core, f, side, peek_buf, want))
+  if got < 0 then return nil, ffi.string(C.mos_strerror(got)) end
+  if got == 0 then return "" end
+  local s = ffi.string(peek_buf, got)
+  if got < want or (n ~= nil and got >= n) then return s end
+  return peek_more(f, side, n, s, got)
+end
+
+-- Zero-copy flavour of peek for hot paths (mtcp_peek's shape): moves up to
+-- n unread bytes of the stream `side` receives into the FFI buffer `buf`
+-- (e.g. ffi.new("uint8_t[?]", n)) and returns the count, 0 when none. No
+-- Lua string is made, so a busy script produces no garbage per event.
+function methods.read(f, side, buf, n)
+  check_side(side, "flow:read")
+  if type(n) ~= "number" or n < 0 or type(buf) ~= "cdata" then
+    error("flow:read: expected an FFI buffer and a non-negative length", 2)
+  end
+  local got = tonumber(C.mos_flow_peek(R.core, f, side, buf, n))
+  if got < 0 then return nil, ffi.string(C.mos_strerror(got)) end
+  return got
 end
 
 -- n bytes at delivered offset `off` of the stream `side` receives, not consumed.
@@ -109,6 +137,32 @@ function methods.lastpkt(f, side)
 end
 
 function methods.drop(f) C.mos_flow_drop(R.core, f) end
+
+local PARTS = { ip = 1, tcp = 2, payload = 3 }
+
+local function rewrite(f, part, off, remove, data, what)
+  local p = PARTS[part]
+  if p == nil then error(what .. ": part must be \"ip\", \"tcp\" or \"payload\", got " .. tostring(part), 3) end
+  if type(off) ~= "number" or off < 0 or type(remove) ~= "number" or remove < 0 then
+    error(what .. ": offset and length must be non-negative numbers", 3)
+  end
+  if type(data) ~= "string" then error(what .. ": data must be a string", 3) end
+  local rc = C.mos_pkt_rewrite(R.core, f, p, off, remove, data, #data)
+  if rc < 0 then return nil, ffi.string(C.mos_strerror(rc)) end
+  return true
+end
+
+-- Inline mode, the current packet of this flow: overwrite #data bytes at
+-- `off` of `part` ("ip", "tcp" or "payload"; mOS's mtcp_setlastpkt).
+function methods.setlastpkt(f, part, off, data) return rewrite(f, part, off, #(data or ""), data, "flow:setlastpkt") end
+
+-- Replace `remove` payload bytes at `off` by `data` (any length): the
+-- flow's later sequence/acknowledgement numbers are remapped both ways.
+-- flow:rewrite(off, remove, data) or flow:rewrite(part, off, remove, data).
+function methods.rewrite(f, a, b, c, d)
+  if type(a) == "string" then return rewrite(f, a, b, c, d, "flow:rewrite") end
+  return rewrite(f, "payload", a, b, c, "flow:rewrite")
+end
 
 function methods.reset(f)
   local rc = C.mos_flow_reset(R.core, f)

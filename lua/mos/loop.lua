@@ -3,8 +3,10 @@
 -- Lua drives: pull a batch of events from the engine (mos_core_step),
 -- dispatch every event to the Lua handlers, repeat. Between two steps -- and
 -- only there, so no packet is split or processed twice -- it acts on
--- signals: SIGHUP or a --watch change reloads the script, SIGUSR1 dumps the
--- stats, SIGINT/SIGTERM stop the input.
+-- signals: SIGHUP or a --watch change (noticed by the host's monitor
+-- thread, host/watchdog.c) reloads the script, SIGUSR1 dumps the stats,
+-- SIGINT/SIGTERM stop the input. Every MEM_EVERY steps it republishes the
+-- Lua heap size for the --stats file.
 local ffi = require "ffi"
 local R = require "mos.runtime"
 
@@ -13,7 +15,7 @@ local M = {}
 
 local EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 local MOS_IO_EOF = -61
-local WATCH_EVERY = 256 -- steps between two mtime checks with --watch
+local MEM_EVERY = 1024 -- steps between two publications of the Lua heap size
 
 local function log_err(msg, extra)
   local rec = extra or {}
@@ -42,6 +44,7 @@ function M.main(opts)
   R.init(opts)
   local mos = require "mos"
   mos.core_id = R.core_id
+  mos.ncores = R.ncores
   local ok, err = R.load_script(opts.script, false)
   if not ok then
     io.stderr:write("mos-lua: ", tostring(err), "\n")
@@ -52,7 +55,7 @@ function M.main(opts)
   local core, host = R.core, R.host
   local evp = ffi.new("const struct mos_event *[1]")
   local dispatch, end_batch = R.dispatch, R.end_batch
-  local mtime = opts.watch and C.mos_host_mtime_ns(opts.script) or 0
+  local progress = R.progress
   local steps = 0
   local rc = EXIT_OK
   local stopping = false
@@ -70,15 +73,10 @@ function M.main(opts)
         end
       end
     end
-    if opts.watch then
-      steps = steps + 1
-      if steps % WATCH_EVERY == 0 then
-        local m = C.mos_host_mtime_ns(opts.script)
-        if m >= 0 and m ~= mtime then
-          mtime = m
-          pending_reload = pending_reload or R.script
-        end
-      end
+    steps = steps + 1
+    if steps >= MEM_EVERY then
+      steps = 0
+      progress.lua_kb = collectgarbage("count")
     end
     if pending_reload then
       local p = pending_reload
@@ -102,6 +100,12 @@ function M.main(opts)
   end
   R.run_on_exit()
   return rc
+end
+
+-- Called by the host in core 0's state once every core's loop has ended.
+function M.finish()
+  if R.run_on_finish() then return EXIT_OK end
+  return EXIT_RUNTIME
 end
 
 return M

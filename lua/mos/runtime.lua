@@ -8,8 +8,10 @@
 --     event tree. ids are reference counted and forgotten when unused.
 --   * dispatch: walking a flattened event tree (core/mos_abi.h) for each
 --     event returned by mos_core_step, with every handler and filter call in
---     pcall, errors counted and logged rate-limited, and an optional
---     instruction-count hook enforcing lua.handler_timeout.
+--     pcall, errors counted and logged rate-limited, and three plain
+--     stores per call into the host's progress block (host/mos_host.h) from
+--     which the host's watchdog thread detects a call running past
+--     lua.handler_timeout (host/watchdog.c).
 --   * per-flow Lua data (flow.ctx, per-flow registrations) keyed by the
 --     flow id, which the engine never reuses; dropped after the flow's
 --     CONN_END batch.
@@ -100,7 +102,9 @@ function R.id_of(fn)
     fn_to_id[fn] = id
     id_to_fn[id] = fn
     id_refs[id] = 0
-    id_where[id] = where_of(fn)
+    local where = where_of(fn)
+    id_where[id] = where
+    if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, id, where) end
   end
   return id
 end
@@ -147,42 +151,31 @@ local function handler_failed(id, err, ev, flow, what)
   if drop_on_error and flow ~= nil then C.mos_flow_drop(R.core, flow) end
 end
 
--- Timeout enforcement: an instruction-count hook (installed only when
--- lua.handler_timeout > 0) notes the clock the first time it fires inside a
--- handler and raises once the handler has run longer than the limit, so the
--- common path costs no clock read per handler.
-local in_handler = false
-local hook_started = 0
-local timeout_ns = 0
-local TIMEOUT_COUNT = 1000000 -- instructions between checks (~1 ms interpreted)
+-- Progress for the host's watchdog (host/watchdog.c): a fresh call number
+-- and the function's id before each call, 0 after it. The watchdog samples
+-- them from its own thread; a call it sees running past lua.handler_timeout
+-- is reported and, when interpreted, interrupted with the error "handler
+-- timed out" raised inside it (so pcall below counts it like any error).
+-- Set in R.init: the host's block, or a private one outside mos-lua.
+local P = nil
+local ncall = 0
 
-local function timeout_hook()
-  if not in_handler then return end
-  local now = tonumber(C.mos_clock_mono_ns())
-  if hook_started == 0 then
-    hook_started = now
-  elseif now - hook_started > timeout_ns then
-    hook_started = 0
-    error(string.format("handler timed out after %d ms", timeout_ns / 1e6), 2)
-  end
-end
-
-function R.set_timeout_ms(ms)
-  timeout_ns = (ms or 0) * 1e6
-  if timeout_ns > 0 then
-    debug.sethook(timeout_hook, "", TIMEOUT_COUNT)
-  else
-    debug.sethook()
-  end
+-- Marks non-handler Lua work (script top level -1, on_exit -2, on_finish -3)
+-- for the watchdog; R.mark(0) ends it.
+function R.mark(id)
+  ncall = ncall + 1
+  P.call = ncall
+  P.handler = id
 end
 
 local function call_fn(id, what, ev, flow, a, b, c, d)
   local fn = id_to_fn[id]
   if fn == nil then return nil end
-  in_handler = true
-  hook_started = 0
+  ncall = ncall + 1
+  P.call = ncall
+  P.handler = id
   local ok, res = pcall(fn, a, b, c, d)
-  in_handler = false
+  P.handler = 0
   if not ok then
     handler_failed(id, res, ev, flow, what)
     return nil
@@ -220,16 +213,11 @@ function R.filter_arg_key(v)
 end
 
 local null = nil
-local function walk(t, start, ev, flow)
+-- The UDE part of a walk: nodes start+1 .. stop-1.
+local function walk_udes(t, start, stop, ev, flow, side, arg)
   local nodes, handlers = t.nodes, t.handlers
-  local side = ev.side
-  local arg = tonumber(ev.arg)
-  local node = nodes[start]
-  local evid = node.event
-  for h = node.first_handler, node.first_handler + node.nhandlers - 1 do
-    call_fn(tonumber(handlers[h]), "handler", ev, flow, flow, side, evid, arg)
-  end
-  local j, stop = start + 1, node.skip
+  local j = start
+  local node, evid
   while j < stop do
     node = nodes[j]
     local fa = R.filter_args[tonumber(node.filter_arg)]
@@ -243,6 +231,27 @@ local function walk(t, start, ev, flow)
       j = node.skip
     end
   end
+end
+
+-- The common case (one handler, no UDE below the event) runs without a
+-- loop: a loop met while LuaJIT records the dispatch path aborts the trace
+-- ("inner loop in root trace"), which left the per-event path interpreted.
+local function walk(t, start, ev, flow)
+  local node = t.nodes[start]
+  local side = ev.side
+  local arg = tonumber(ev.arg)
+  local evid = node.event
+  local fh, nh = node.first_handler, node.nhandlers
+  if nh == 1 then
+    call_fn(tonumber(t.handlers[fh]), "handler", ev, flow, flow, side, evid, arg)
+  elseif nh > 1 then
+    local handlers = t.handlers
+    for h = fh, fh + nh - 1 do
+      call_fn(tonumber(handlers[h]), "handler", ev, flow, flow, side, evid, arg)
+    end
+  end
+  local stop = node.skip
+  if start + 1 < stop then walk_udes(t, start + 1, stop, ev, flow, side, arg) end
 end
 
 function R.dispatch(ev)
@@ -465,6 +474,8 @@ end
 
 R.script = nil
 R.on_exit = {}
+R.on_finish = {}
+R.ncores = 1
 
 -- Apply the collected registrations of a successfully loaded script:
 -- replaced sockets lose every old pair and gain the new ones, for existing
@@ -505,22 +516,21 @@ function R.load_script(path, is_reload)
   if not chunk then return nil, err end
   local env = setmetatable({}, { __index = _G })
   setfenv(chunk, env)
-  -- Compiled traces never check hooks, so a JIT-compiled endless loop could
-  -- not be interrupted: with a handler timeout the script's own functions
-  -- run interpreted (the mos runtime itself stays compiled).
-  if timeout_ns > 0 and jit then jit.off(chunk, true) end
   local L = { sockets = {}, reuse = is_reload and R.sockets or nil }
-  local saved_exit = R.on_exit
-  R.on_exit = {}
+  local saved_exit, saved_finish = R.on_exit, R.on_finish
+  R.on_exit, R.on_finish = {}, {}
   R.loading = L
+  if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -1, "top level of " .. path) end
+  R.mark(-1)
   local ok, lerr = xpcall(chunk, function(m) return debug.traceback(tostring(m), 2) end)
+  R.mark(0)
   R.loading = nil
   if ok then
     ok, lerr = pcall(commit, L)
   end
   if not ok then
     abort(L)
-    R.on_exit = saved_exit
+    R.on_exit, R.on_finish = saved_exit, saved_finish
     return nil, lerr
   end
   R.script = path
@@ -528,10 +538,29 @@ function R.load_script(path, is_reload)
 end
 
 function R.run_on_exit()
+  if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -2, "an on_exit function") end
   for _, fn in ipairs(R.on_exit) do
+    R.mark(-2)
     local ok, err = pcall(fn)
+    R.mark(0)
     if not ok then R.log_record({ level = "error", msg = "on_exit error", error = tostring(err) }) end
   end
+end
+
+-- Returns false when some on_finish function failed.
+function R.run_on_finish()
+  local all = true
+  if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -3, "an on_finish function") end
+  for _, fn in ipairs(R.on_finish) do
+    R.mark(-3)
+    local ok, err = pcall(fn)
+    R.mark(0)
+    if not ok then
+      all = false
+      R.log_record({ level = "error", msg = "on_finish error", error = tostring(err) })
+    end
+  end
+  return all
 end
 
 ---------------------------------------------------------------- setup
@@ -541,6 +570,7 @@ function R.init(opts)
   R.core = ffi.cast("struct mos_core *", opts.core)
   R.host = opts.host and ffi.cast("struct mos_host *", opts.host) or nil
   R.core_id = C.mos_core_id(R.core)
+  R.ncores = opts.ncores or 1
   R.params = opts.params or {}
   local lvl = C.mos_config_log_level(R.core)
   R.quiet = opts.verbosity == 0
@@ -549,7 +579,9 @@ function R.init(opts)
   R.set_log_file(ffi.string(C.mos_config_log_file(R.core)))
   drop_on_error = ffi.string(C.mos_config_on_handler_error(R.core)) == "drop"
   R.timeout_ms = C.mos_config_handler_timeout_ms(R.core)
-  R.set_timeout_ms(R.timeout_ms)
+  P = R.host ~= nil and C.mos_host_progress(R.host, R.core_id) or nil
+  if P == nil then P = ffi.new("struct mos_host_progress") end
+  R.progress = P
   require "mos.flow"
 end
 

@@ -67,6 +67,32 @@ def main():
             blob += struct.pack("<HB", len(data), step) + data
         with open(os.path.join(out, "engine", name + ".bin"), "wb") as f:
             f.write(blob)
+        if lt == 1 and name.startswith("zeek-tcp-option-sack"):
+            with open(os.path.join(out, "pcap", "mixed-interfaces.pcapng"), "wb") as f:
+                f.write(pcapng_mixed([d for _, d in fr]))
+
+
+def pcapng_mixed(frames_eth):
+    """A little-endian pcapng with an Ethernet (ns resolution) and a BSD NULL
+    interface, EPB, SPB, obsolete PB and a statistics block: the shape that
+    libpcap refuses and io_pcap's own reader handles."""
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        n = len(body) + 12
+        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack("<HHI", 1, 0, 65535) + struct.pack("<HHB3x", 9, 1, 9) + b"\0" * 4)
+    out += block(1, struct.pack("<HHI", 0, 0, 65535) + b"\0" * 4)
+    for k, data in enumerate(frames_eth[:6]):
+        ts = 1700000000 * 10**9 + k * 1000
+        out += block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data)
+        null = struct.pack("<I", 2) + data[14:]  # AF_INET in host order, IP after
+        out += block(6, struct.pack("<IIIII", 1, 0, k, len(null), len(null)) + null)
+    if frames_eth:
+        out += block(3, struct.pack("<I", len(frames_eth[0])) + frames_eth[0])
+        out += block(2, struct.pack("<HHIIII", 1, 0, 0, 5, 4, 4) + b"\2\0\0\0")
+    out += block(5, struct.pack("<III", 1, 0, 0))
+    return out
 
 
 if __name__ == "__main__":

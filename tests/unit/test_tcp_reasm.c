@@ -317,6 +317,48 @@ Test(reasm, ack_past_held_data_makes_two_gaps)
     cr_assert_str_eq(out, "ABCGHIMN");
 }
 
+Test(reasm, adjacent_gaps_are_merged)
+{
+    /* zeek-tcp-http-with-padding: a hole skipped at one ACK, then the next
+     * ACK moves past more missing bytes with nothing delivered between: one
+     * listed hole [0,9), but two skips (two GAP events for the engine) */
+    struct reasm_result res = sb_ack(&r, &c, SEQ(5));
+    cr_assert_eq(res.gaps, 1);
+    res = sb_ack(&r, &c, SEQ(9));
+    cr_assert_eq(res.gaps, 1);
+    cr_assert_eq(r.ngaps, 1);
+    cr_assert_eq(r.gaps[0].start, 0);
+    cr_assert_eq(r.gaps[0].end, 9);
+    cr_assert_eq(r.ngaps_total, 2);
+    cr_assert_eq(c.ctr.reasm_gap_bytes, 9);
+    cr_assert_null(sb_check(&r));
+    /* bytes after the merged hole still map to the ring */
+    sb_seg(&r, &c, SEQ(9), "JK");
+    struct reasm_class cl;
+    tcp_reasm_classify(&r, SEQ(9), (const uint8_t *)"JK", 2, &cl);
+    cr_assert(cl.rexmit);
+    cr_assert_not(cl.inconsistent);
+    tcp_reasm_classify(&r, SEQ(9), (const uint8_t *)"JX", 2, &cl);
+    cr_assert(cl.inconsistent, "a merged hole must not make later bytes unverifiable");
+    /* a hole after delivered bytes is a new entry */
+    sb_ack(&r, &c, SEQ(14));
+    cr_assert_eq(r.ngaps, 2);
+    cr_assert_eq(r.gaps[1].start, 11);
+    cr_assert_eq(r.gaps[1].end, 14);
+    /* held data beyond the hole: [14,16) continues [11,14) (nothing was
+     * delivered between), then a new hole after the held bytes */
+    sb_seg(&r, &c, SEQ(16), "QR");
+    sb_ack(&r, &c, SEQ(20));
+    cr_assert_eq(r.ngaps, 3);
+    cr_assert_eq(r.gaps[1].start, 11);
+    cr_assert_eq(r.gaps[1].end, 16);
+    cr_assert_eq(r.gaps[2].start, 18);
+    cr_assert_eq(r.gaps[2].end, 20);
+    cr_assert_null(sb_check(&r));
+    sb_read(&r, out, sizeof out);
+    cr_assert_str_eq(out, "JKQR");
+}
+
 Test(reasm, window_forces_gap)
 {
     tcp_reasm_free(&r, &c.pool);

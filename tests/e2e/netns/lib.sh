@@ -151,3 +151,25 @@ mos_netns_teardown() {
     MOS_NS_CLI= MOS_NS_MB= MOS_NS_SRV= MOS_NETNS_TMP=
     return $rc
 }
+
+# --- mos-lua in the middle (used by test_live_*.sh and test_dpdk_*.sh) ---
+
+# Start mos-lua in mb-ns: mos_mb_start TIMEOUT args... (pid in MOS_MB_PID).
+mos_mb_start() {
+    local t=$1; shift
+    mos_ns_bg "$MOS_NS_MB" "$t" "$@"
+    MOS_MB_PID=$MOS_NS_LAST_PID
+}
+
+# Wait (bounded) until a TCP connection from the client reaches the server's
+# port $1 (a listener must be up) through the middle.
+mos_mb_wait_path() {
+    mos_ns_wait_tcp "$MOS_NS_CLI" "$MOS_IP_SRV" "$1" "${2:-100}"
+}
+
+# SIGINT mos-lua (timeout(1) passes it on) and wait; its exit code in MOS_MB_RC.
+mos_mb_stop() {
+    kill -INT "$MOS_MB_PID" 2>/dev/null || true
+    wait "$MOS_MB_PID"
+    MOS_MB_RC=$?
+}
