@@ -129,7 +129,7 @@ static const struct key keys[] = {
     {"log.file", T_STR, OFF(log_file), SZ(log_file), 0, 0, NULL, NULL, "log file (empty: stderr)"},
 
     {"lua.handler_timeout", T_DUR_MS, OFF(handler_timeout_ms), SZ(handler_timeout_ms), 0, 3600 * 1000, NULL,
-     "0", "interrupt a handler running longer than this (0: never)"},
+     "2s", "interrupt a handler running longer than this (0: never)"},
     {"lua.on_handler_error", T_STRENUM, OFF(on_handler_error), SZ(on_handler_error), 0, 0, herr_names, "pass",
      "verdict for a packet whose handler raised an error (inline): pass or drop"},
 };

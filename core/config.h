@@ -57,7 +57,7 @@ struct mos_config {
     int log_level;                /* 0 error, 1 warn, 2 info, 3 debug; default 1 */
     char log_file[MOS_CONFIG_STR];/* empty: stderr */
     /* [lua] */
-    uint32_t handler_timeout_ms;  /* a handler running longer is interrupted; default 0 (off) */
+    uint32_t handler_timeout_ms;  /* a handler running longer is interrupted; default 2000 */
     char on_handler_error[16];    /* "pass" or "drop" (inline); default "pass" */
 };
 

@@ -36,6 +36,7 @@
 #define EVQ_MAX 512        /* events of one dispatch point; a packet raises at most ~20 */
 #define ENDING_MAX 64      /* flows ended but not yet freed; also the slab reserve */
 #define BURST 32           /* frames per rx_burst, the DPDK habit */
+#define STEP_BUDGET 1024   /* packets per core_step without events: keeps the host responsive */
 #define TIMERS_MAX 65536
 
 struct mos_socket {
@@ -1129,6 +1130,10 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
     if (c->nev)
         goto out;
     free_ending(c);
+    /* Packets nobody listens to never leave C, but the host must still get
+     * control now and then (signals, reload, stats): at most STEP_BUDGET
+     * packets per call, then return 0 as if the input were idle. */
+    int budget = STEP_BUDGET;
     for (;;) {
         switch (c->phase) {
         case PH_NEXT: {
@@ -1141,6 +1146,8 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
                 free_ending(c);
                 continue;
             }
+            if (budget-- <= 0)
+                return 0;
             int rc = 0;
             int t = take_packet(c, &rc);
             if (t < 0) {

@@ -63,7 +63,8 @@ PY
 then ok interpreted-loop-interrupted; else ko interpreted-loop-interrupted "exit $rc: $(cat "$W/i.err")"; fi
 
 printf 'local mos = require "mos"\n' >"$W/idle.lua"
-printf 'local mos = require "mos"\nKEEP = {}\nfor i = 1, 200000 do KEEP[i] = "s" .. i end\n' >"$W/big.lua"
+# the handler keeps the table alive until the final collection
+printf 'local mos = require "mos"\nlocal keep = {}\nfor i = 1, 200000 do keep[i] = "s" .. i end\nmos.socket("stream"):on(mos.CONN_END, mos.HK_NONE, function() return #keep end)\n' >"$W/big.lua"
 timeout 30 "$MOS" -q -r "$CAP" --stats "$W/idle.json" "$W/idle.lua" >/dev/null 2>&1
 timeout 30 "$MOS" -q -r "$CAP" --stats "$W/big.json" "$W/big.lua" >/dev/null 2>&1
 if python3 - "$W/idle.json" "$W/big.json" <<'PY'

@@ -70,7 +70,7 @@ Test(config, defaults_match_header)
     cr_assert_str_empty(cfg.dpdk_eal);
     cr_assert_eq(cfg.log_level, 1);
     cr_assert_str_empty(cfg.log_file);
-    cr_assert_eq(cfg.handler_timeout_ms, 0);
+    cr_assert_eq(cfg.handler_timeout_ms, 2000);
     cr_assert_str_eq(cfg.on_handler_error, "pass");
     cr_assert_eq(config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
 }
