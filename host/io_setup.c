@@ -2,19 +2,42 @@
  * io_setup.c - turn -r/-i and the [io] config into one struct mos_io per
  * worker (see io_setup.h for the policy).
  *
- * Offline distribution: the distributor thread is the only producer and
- * each worker the only consumer of its ring, so a ring is two monotonic
- * byte counters (head: published by the producer; tail: released by the
- * consumer) over a power-of-two buffer of variable-sized records. A record
- * never wraps: when it does not fit before the end of the buffer, the
- * producer writes a skip marker (or nothing, when not even a header fits)
- * and starts at offset 0; the consumer applies the same rule. Frames handed
- * out by rx_burst are released only at the next rx_burst, which is the
- * lifetime io.h promises. A full ring makes the producer wait (offline,
- * backpressure instead of drops); a worker that ends early marks its ring
- * closed so the producer discards its frames instead of waiting forever.
+ * Software distribution: one distributor thread reads the input (an offline
+ * capture, a single-queue DPDK port or pair, or a live interface whose
+ * kernel cannot fan out) and copies each frame into the ring of the worker
+ * its symmetric flow hash names. A thread rather than worker 0's rx path,
+ * because a worker runs Lua handlers of unbounded cost (and may be parked by
+ * the watchdog): the other workers' input must not wait for them, and a
+ * thread lets the same ring code serve offline and live inputs.
+ *
+ * Rings: the distributor is the only producer and each worker the only
+ * consumer of its rx ring, so a ring is two monotonic byte counters (head:
+ * published by the producer; tail: released by the consumer) over a
+ * power-of-two buffer of variable-sized records. A record never wraps: when
+ * it does not fit before the end of the buffer, the producer writes a skip
+ * marker (or nothing, when not even a header fits) and starts at offset 0;
+ * the consumer applies the same rule. Frames handed out by rx_burst are
+ * released only at the next rx_burst, which is the lifetime io.h promises.
+ *
+ * Full rings: offline, the producer waits (backpressure, nothing lost). Live
+ * and DPDK, it waits at most DROP_WAIT_NS for a worker to catch up, then
+ * drops and counts the frame (pkts_dropped_io of that worker), and keeps
+ * dropping without waiting while the ring stays full, so one stuck worker
+ * never stalls the NIC for the others. The count travels through an atomic
+ * in the ring and is added to the core's counters by the worker itself (the
+ * only thread that writes them).
+ *
+ * Inline transmit: DPDK tx queues are per thread and a single-queue device
+ * has one, so workers never touch the port. Each worker has a second SPSC
+ * ring (worker produces, distributor consumes) and the distributor sends
+ * its records out before every receive (and while it waits on a full rx
+ * ring, so the two can never wait for each other forever). A flow lives on
+ * one worker, whose tx ring is FIFO, so per-flow order is kept end to end.
+ *
  * The end of input (or a read error, with its text) is posted to every ring
- * after the last frame, so each worker sees it only after draining.
+ * after the last frame, so each worker sees it only after draining; a
+ * worker that ends early marks its ring closed and its frames are
+ * discarded instead of waited for.
  */
 #define _GNU_SOURCE
 #include "io_setup.h"
@@ -38,45 +61,66 @@
 #include "io_dpdk.h"
 #endif
 
-#define RING_BYTES (8u << 20)  /* per worker: > 2 records of the largest snaplen */
+#define RING_BYTES (8u << 20)  /* per worker and direction: > 2 records of the largest snaplen */
 #define RING_MASK (RING_BYTES - 1)
 #define REC_SKIP UINT32_MAX    /* caplen of a "skip to the buffer end" marker */
 #define READ_BURST 64
 #define IDLE_RETURN_NS 10000000ull /* rx_burst returns 0 after this long idle */
+#define DROP_WAIT_NS 10000000ull   /* live: longest wait on a full ring before dropping: a few scheduler slices */
 #define MAX_DPDK_PORTS 8
+#define MAX_SRCS 64                /* inputs the distributor polls (DPDK queues) */
 
 struct rec {
     uint32_t size;              /* whole record, header included, 8-aligned */
     uint32_t caplen, wirelen;
     int32_t linktype;
     uint64_t ts_ns;
-    uint64_t index;             /* frame number in the capture, from 0 */
+    uint16_t port;              /* frame.port on rx, the output port on tx */
+    uint16_t pad16;
+    uint32_t pad32;
 };
+
+/* One direction: producer-written and consumer-written fields on their own
+ * cache lines. */
+struct bring {
+    alignas(64) _Atomic uint64_t head;
+    uint64_t wr;                /* producer: write position (>= head) */
+    alignas(64) _Atomic uint64_t tail;
+    uint64_t rd;                /* consumer: read position (>= tail) */
+    alignas(64) uint8_t *buf;
+};
+
+struct io_setup;
 
 struct ring {
     struct mos_io io;           /* the worker's view; first member */
-    alignas(64) _Atomic uint64_t head;
-    alignas(64) _Atomic uint64_t tail;
-    alignas(64) uint64_t rd;    /* consumer: read position (>= tail) */
-    uint64_t wr;                /* producer: write position (>= head) */
+    struct io_setup *s;
+    struct bring rx;            /* distributor -> worker */
+    struct bring *tx;           /* worker -> distributor (inline only) */
     _Atomic int done;           /* producer posted final_rc */
     _Atomic int closed;         /* consumer gone: producer discards */
+    _Atomic uint64_t drops;     /* frames lost for this worker (live) */
+    uint64_t drops_seen;        /* worker: part of drops already counted */
+    struct mos_counters *ctr;   /* the worker's core counters (worker writes) */
+    bool overflow;              /* producer: full at the last push, drop at once */
     int final_rc;
     char final_err[256];
-    uint8_t *buf;
 };
 
 enum plan { PLAN_NONE, PLAN_OFFLINE, PLAN_DISTRIB, PLAN_LIVE, PLAN_DPDK };
 
 struct io_setup {
     enum plan plan;
-    struct mos_io *src;         /* the distributor's capture */
+    bool distrib;               /* a distributor thread feeds the workers' rings */
+    bool live;                  /* distributor: drop on full rings instead of waiting */
+    struct mos_io *srcs[MAX_SRCS]; /* what the distributor reads (owned) */
+    int nsrc;
+    struct mos_io *txio;        /* inline: sends the workers' tx records (a src) */
     struct ring *rings[HOST_MAX_CORES];
     unsigned nworkers;
     pthread_t reader;
     bool reader_started;
     _Atomic int stop;
-    uint64_t frames_read;
     bool dpdk_up;
     uint16_t dpdk_ports[MAX_DPDK_PORTS];
     int ndpdk;
@@ -101,42 +145,108 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static int bring_init(struct bring *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->buf = malloc(RING_BYTES);
+    return b->buf ? 0 : -ENOMEM;
+}
+
+/* Producer: room for a record of caplen bytes (header filled with size and
+ * caplen), or NULL when the ring is full right now. br_publish makes it
+ * visible. */
+static struct rec *br_reserve(struct bring *b, uint32_t caplen)
+{
+    uint32_t size = (uint32_t)((sizeof(struct rec) + caplen + 7u) & ~7u);
+    uint32_t pos = (uint32_t)(b->wr & RING_MASK);
+    uint32_t room = RING_BYTES - pos;
+    uint64_t need = room < size ? (uint64_t)room + size : size;
+    if (RING_BYTES - (b->wr - atomic_load_explicit(&b->tail, memory_order_acquire)) < need)
+        return NULL;
+    if (room < size) {
+        if (room >= sizeof(struct rec)) {
+            struct rec *m = (struct rec *)(b->buf + pos);
+            m->size = room;
+            m->caplen = REC_SKIP;
+        }
+        b->wr += room;
+        pos = 0;
+    }
+    struct rec *h = (struct rec *)(b->buf + pos);
+    h->size = size;
+    h->caplen = caplen;
+    return h;
+}
+
+static void br_publish(struct bring *b, const struct rec *h)
+{
+    b->wr += h->size;
+    atomic_store_explicit(&b->head, b->wr, memory_order_release);
+}
+
+/* Consumer: the next record before `head`, or NULL. Its bytes stay valid
+ * until br_release. */
+static const struct rec *br_next(struct bring *b, uint64_t head)
+{
+    while (b->rd < head) {
+        uint32_t pos = (uint32_t)(b->rd & RING_MASK);
+        uint32_t room = RING_BYTES - pos;
+        if (room < sizeof(struct rec)) {
+            b->rd += room;
+            continue;
+        }
+        const struct rec *h = (const struct rec *)(b->buf + pos);
+        if (h->caplen == REC_SKIP) {
+            b->rd += room;
+            continue;
+        }
+        b->rd += h->size;
+        return h;
+    }
+    return NULL;
+}
+
+static void br_release(struct bring *b)
+{
+    atomic_store_explicit(&b->tail, b->rd, memory_order_release);
+}
+
+/* Worker thread: fold the distributor's drop count into the core's own. */
+static void ring_account(struct ring *r)
+{
+    uint64_t d = atomic_load_explicit(&r->drops, memory_order_relaxed);
+    if (r->ctr && d != r->drops_seen) {
+        r->ctr->pkts_dropped_io += d - r->drops_seen;
+        r->drops_seen = d;
+    }
+}
+
 static int ring_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
 {
     struct ring *r = (struct ring *)io;
-    atomic_store_explicit(&r->tail, r->rd, memory_order_release); /* previous burst is done */
+    br_release(&r->rx); /* the previous burst is done */
+    ring_account(r);
     uint64_t start = 0;
     unsigned spins = 0;
     for (;;) {
-        uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&r->rx.head, memory_order_acquire);
         int n = 0;
-        while (n < max && r->rd < head) {
-            uint32_t pos = (uint32_t)(r->rd & RING_MASK);
-            uint32_t room = RING_BYTES - pos;
-            if (room < sizeof(struct rec)) {
-                r->rd += room;
-                continue;
-            }
-            const struct rec *h = (const struct rec *)(r->buf + pos);
-            if (h->caplen == REC_SKIP) {
-                r->rd += room;
-                continue;
-            }
+        const struct rec *h;
+        while (n < max && (h = br_next(&r->rx, head)) != NULL) {
             struct mos_frame *f = &frames[n++];
-            f->data = r->buf + pos + sizeof(*h);
+            f->data = (const uint8_t *)(h + 1);
             f->caplen = h->caplen;
             f->wirelen = h->wirelen;
             f->ts_ns = h->ts_ns;
             f->linktype = h->linktype;
-            f->port = 0;
+            f->port = h->port;
             f->pad = 0;
-            r->rd += h->size;
         }
         if (n > 0)
             return n;
         if (atomic_load_explicit(&r->done, memory_order_acquire)) {
             /* done is stored after the last head update: recheck head */
-            if (r->rd == atomic_load_explicit(&r->head, memory_order_acquire)) {
+            if (r->rx.rd == atomic_load_explicit(&r->rx.head, memory_order_acquire)) {
                 if (r->final_err[0])
                     snprintf(io->err, sizeof(io->err), "%s", r->final_err);
                 return r->final_rc;
@@ -152,96 +262,209 @@ static int ring_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
     }
 }
 
+/* Inline transmit from a worker: queued for the distributor, which owns
+ * the port. Waits briefly on a full ring, then reports the frame lost. */
+static int ring_tx(struct mos_io *io, uint16_t port, const uint8_t *data, uint32_t len)
+{
+    struct ring *r = (struct ring *)io;
+    if (len > RING_BYTES / 4) {
+        snprintf(io->err, sizeof(io->err), "tx: frame of %u bytes too large", len);
+        return -EMSGSIZE;
+    }
+    struct rec *h;
+    uint64_t start = 0;
+    unsigned spins = 0;
+    while ((h = br_reserve(r->tx, len)) == NULL) {
+        if (atomic_load_explicit(&r->s->stop, memory_order_relaxed))
+            return -ECANCELED;
+        uint64_t now = mono_ns();
+        if (!start) {
+            start = now;
+        } else if (now - start > DROP_WAIT_NS) {
+            snprintf(io->err, sizeof(io->err), "tx: the distributor's queue stayed full");
+            return -ENOBUFS;
+        }
+        backoff(&spins);
+    }
+    h->wirelen = len;
+    h->linktype = 0;
+    h->ts_ns = 0;
+    h->port = port;
+    memcpy(h + 1, data, len);
+    br_publish(r->tx, h);
+    return 0;
+}
+
 static void ring_close(struct mos_io *io)
 {
     /* io_setup_close owns the memory; the worker only says it is gone */
     atomic_store(&((struct ring *)io)->closed, 1);
 }
 
-static struct ring *ring_new(unsigned id)
+static void ring_free(struct ring *r)
+{
+    if (!r)
+        return;
+    free(r->rx.buf);
+    if (r->tx)
+        free(r->tx->buf);
+    free(r->tx);
+    free(r);
+}
+
+static struct ring *ring_new(struct io_setup *s, bool with_tx)
 {
     struct ring *r = aligned_alloc(64, sizeof(*r));
     if (!r)
         return NULL;
     memset(r, 0, sizeof(*r));
-    r->buf = malloc(RING_BYTES);
-    if (!r->buf) {
+    r->s = s;
+    if (bring_init(&r->rx) < 0) {
         free(r);
         return NULL;
+    }
+    if (with_tx) {
+        r->tx = aligned_alloc(64, sizeof(*r->tx));
+        if (!r->tx || bring_init(r->tx) < 0) {
+            ring_free(r);
+            return NULL;
+        }
+        r->io.tx = ring_tx;
     }
     r->io.rx_burst = ring_rx_burst;
     r->io.close = ring_close;
     r->io.name = "distributor";
-    (void)id;
     return r;
 }
 
-/* Copy one frame in; waits while the ring is full. -ECANCELED when the
- * worker is gone or the run is stopping (the frame is discarded). */
-static int ring_push(struct io_setup *s, struct ring *r, const struct mos_frame *f, uint64_t index)
+/* Distributor: send every queued tx record. Returns how many. */
+static int drain_tx(struct io_setup *s)
+{
+    if (!s->txio)
+        return 0;
+    int n = 0;
+    for (unsigned w = 0; w < s->nworkers; w++) {
+        struct ring *r = s->rings[w];
+        if (!r || !r->tx)
+            continue;
+        uint64_t head = atomic_load_explicit(&r->tx->head, memory_order_acquire);
+        const struct rec *t;
+        int k = 0;
+        while ((t = br_next(r->tx, head)) != NULL) {
+            /* the io copies (DPDK: into a fresh mbuf; libpcap: inject) */
+            if (s->txio->tx(s->txio, t->port, (const uint8_t *)(t + 1), t->caplen) < 0)
+                atomic_fetch_add_explicit(&r->drops, 1, memory_order_relaxed);
+            k++;
+        }
+        if (k)
+            br_release(r->tx);
+        n += k;
+    }
+    return n;
+}
+
+/* Copy one frame into its worker's ring. Offline: waits while the ring is
+ * full. Live: see the header comment. Frames for a worker that is gone, or
+ * when the run is stopping, are discarded. */
+static void ring_push(struct io_setup *s, struct ring *r, const struct mos_frame *f)
 {
     uint32_t caplen = f->caplen;
     if (caplen > RING_BYTES / 4)
         caplen = RING_BYTES / 4; /* never happens with libpcap's snaplen cap */
-    uint32_t size = (uint32_t)((sizeof(struct rec) + caplen + 7u) & ~7u);
-    uint32_t pos = (uint32_t)(r->wr & RING_MASK);
-    uint32_t room = RING_BYTES - pos;
-    uint64_t need = room < size ? (uint64_t)room + size : size;
+    struct rec *h = br_reserve(&r->rx, caplen);
+    if (!h && s->live && r->overflow) {
+        atomic_fetch_add_explicit(&r->drops, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t start = 0;
     unsigned spins = 0;
-    while (RING_BYTES - (r->wr - atomic_load_explicit(&r->tail, memory_order_acquire)) < need) {
+    while (!h) {
         if (atomic_load_explicit(&r->closed, memory_order_relaxed) ||
             atomic_load_explicit(&s->stop, memory_order_relaxed))
-            return -ECANCELED;
-        backoff(&spins);
-    }
-    if (room < size) {
-        if (room >= sizeof(struct rec)) {
-            struct rec *m = (struct rec *)(r->buf + pos);
-            m->size = room;
-            m->caplen = REC_SKIP;
+            return;
+        if (s->live) {
+            uint64_t now = mono_ns();
+            if (!start) {
+                start = now;
+            } else if (now - start > DROP_WAIT_NS) {
+                r->overflow = true;
+                atomic_fetch_add_explicit(&r->drops, 1, memory_order_relaxed);
+                return;
+            }
         }
-        r->wr += room;
-        pos = 0;
+        /* the worker may itself be waiting for its tx ring to drain */
+        if (drain_tx(s) == 0)
+            backoff(&spins);
+        h = br_reserve(&r->rx, caplen);
     }
-    struct rec *h = (struct rec *)(r->buf + pos);
-    h->size = size;
-    h->caplen = caplen;
+    r->overflow = false;
     h->wirelen = f->wirelen;
     h->linktype = f->linktype;
     h->ts_ns = f->ts_ns;
-    h->index = index;
-    memcpy(r->buf + pos + sizeof(*h), f->data, caplen);
-    r->wr += size;
-    atomic_store_explicit(&r->head, r->wr, memory_order_release);
-    return 0;
+    h->port = f->port;
+    memcpy(h + 1, f->data, caplen);
+    br_publish(&r->rx, h);
 }
 
 static void *reader_main(void *arg)
 {
     struct io_setup *s = arg;
     struct mos_frame frames[READ_BURST];
-    int rc;
-    for (;;) {
-        if (atomic_load_explicit(&s->stop, memory_order_relaxed)) {
-            rc = MOS_IO_EOF;
-            break;
+    int rc = MOS_IO_EOF;
+    const char *err = "";
+    unsigned spins = 0;
+    while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+        int work = drain_tx(s);
+        for (int k = 0; k < s->nsrc; k++) {
+            struct mos_io *src = s->srcs[k];
+            int n = src->rx_burst(src, frames, READ_BURST);
+            if (n < 0) {
+                rc = n;
+                err = src->err;
+                goto out;
+            }
+            for (int i = 0; i < n; i++) {
+                const struct mos_frame *f = &frames[i];
+                unsigned w = flow_hash_worker(flow_hash_frame(f->linktype, f->data, f->caplen, 0),
+                                              s->nworkers);
+                ring_push(s, s->rings[w], f);
+            }
+            work += n;
         }
-        rc = s->src->rx_burst(s->src, frames, READ_BURST);
-        if (rc < 0)
-            break;
-        for (int i = 0; i < rc; i++) {
-            const struct mos_frame *f = &frames[i];
-            unsigned w = flow_hash_worker(flow_hash_frame(f->linktype, f->data, f->caplen, 0), s->nworkers);
-            ring_push(s, s->rings[w], f, s->frames_read++);
-        }
+        if (work)
+            spins = 0;
+        else
+            backoff(&spins);
     }
+out:
+    drain_tx(s);
     for (unsigned w = 0; w < s->nworkers; w++) {
         struct ring *r = s->rings[w];
         r->final_rc = rc;
-        snprintf(r->final_err, sizeof(r->final_err), "%s", s->src->err);
+        snprintf(r->final_err, sizeof(r->final_err), "%s", err);
         atomic_store_explicit(&r->done, 1, memory_order_release);
     }
     return NULL;
+}
+
+/* Hand `nsrc` inputs (already in s->srcs) to a distributor feeding every
+ * worker. live: drop on full rings; inline: workers can transmit, through
+ * s->srcs[0]. */
+static int distrib_setup(struct mos_host *h, struct io_setup *s, bool live, bool is_inline)
+{
+    s->plan = PLAN_DISTRIB;
+    s->distrib = true;
+    s->live = live;
+    s->txio = is_inline ? s->srcs[0] : NULL;
+    for (unsigned w = 0; w < h->ncores; w++) {
+        s->rings[w] = ring_new(s, is_inline);
+        if (!s->rings[w]) {
+            fprintf(stderr, "mos-lua: out of memory for the distributor rings\n");
+            return HOST_EXIT_RUNTIME;
+        }
+        h->workers[w].io = &s->rings[w]->io;
+    }
+    return HOST_EXIT_OK;
 }
 
 /* ------------------------------------------------------------ input specs */
@@ -276,17 +499,8 @@ static int open_offline(struct mos_host *h, struct io_setup *s, const char *path
         h->workers[0].io = io;
         return HOST_EXIT_OK;
     }
-    s->plan = PLAN_DISTRIB;
-    s->src = io;
-    for (unsigned w = 0; w < h->ncores; w++) {
-        s->rings[w] = ring_new(w);
-        if (!s->rings[w]) {
-            fprintf(stderr, "mos-lua: out of memory for the distributor rings\n");
-            return HOST_EXIT_RUNTIME;
-        }
-        h->workers[w].io = &s->rings[w]->io;
-    }
-    return HOST_EXIT_OK;
+    s->srcs[s->nsrc++] = io;
+    return distrib_setup(h, s, false, false);
 }
 
 static void live_opts(const struct mos_host *h, struct io_live_opts *o)
@@ -309,6 +523,27 @@ static uint16_t fanout_group(void)
     return (uint16_t)(((unsigned)getpid() * 2u) & 0xfffeu);
 }
 
+/* One io reading everything (interface or pair), spread by the distributor:
+ * for kernels or sockets without PACKET_FANOUT. */
+static int open_live_distrib(struct mos_host *h, struct io_setup *s, const char *a, const char *b)
+{
+    struct io_live_opts o;
+    live_opts(h, &o);
+    o.timeout_ms = 1; /* the distributor also drains tx between reads */
+    char err[512] = "";
+    struct mos_io *io = NULL;
+    int rc = b ? io_live_open_pair(a, b, &o, &io, err, sizeof(err)) : io_live_open(a, &o, &io, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "mos-lua: %s\n", err[0] ? err : strerror(-rc));
+        return rc == -EINVAL ? HOST_EXIT_USAGE : HOST_EXIT_RUNTIME;
+    }
+    s->srcs[s->nsrc++] = io;
+    if (h->verbosity >= 2)
+        fprintf(stderr, "mos-lua: %s: no kernel fanout, %u workers fed by a distributor thread\n", a,
+                h->ncores);
+    return distrib_setup(h, s, true, b != NULL);
+}
+
 static int open_live(struct mos_host *h, struct io_setup *s, const char *a, const char *b)
 {
     struct io_live_opts o;
@@ -328,6 +563,10 @@ static int open_live(struct mos_host *h, struct io_setup *s, const char *a, cons
             rc = io_live_open_fanout(a, group, &o, &h->workers[w].io, err, sizeof(err));
         else
             rc = io_live_open(a, &o, &h->workers[w].io, err, sizeof(err));
+        if (rc == -EOPNOTSUPP && w == 0) {
+            s->plan = PLAN_NONE;
+            return open_live_distrib(h, s, a, b);
+        }
         if (rc < 0) {
             fprintf(stderr, "mos-lua: %s\n", err[0] ? err : strerror(-rc));
             return rc == -EINVAL ? HOST_EXIT_USAGE : HOST_EXIT_RUNTIME;
@@ -356,6 +595,7 @@ static int open_dpdk(struct mos_host *h, struct io_setup *s, const char *const *
         fprintf(stderr, "mos-lua: dpdk: at most %d ports\n", MAX_DPDK_PORTS);
         return HOST_EXIT_USAGE;
     }
+    int qmin = 0, qmax = 0;
     for (int i = 0; i < n; i++) {
         uint16_t pid;
         if (io_dpdk_port_by_name(names[i], &pid) < 0) {
@@ -369,20 +609,42 @@ static int open_dpdk(struct mos_host *h, struct io_setup *s, const char *const *
             return HOST_EXIT_RUNTIME;
         }
         s->dpdk_ports[s->ndpdk++] = pid;
-        if ((unsigned)rc < h->ncores) {
-            fprintf(stderr, "mos-lua: dpdk:%s: the device has %d queue(s), fewer than the %u cores asked for\n",
-                    names[i], rc, h->ncores);
-            return HOST_EXIT_USAGE;
-        }
+        qmin = i == 0 || rc < qmin ? rc : qmin;
+        qmax = rc > qmax ? rc : qmax;
     }
-    for (unsigned w = 0; w < h->ncores; w++) {
-        rc = io_dpdk_open(s->dpdk_ports, s->ndpdk, (uint16_t)w, &h->workers[w].io, err, sizeof(err));
+    if ((unsigned)qmin >= h->ncores) {
+        /* symmetric RSS: worker i owns queue i of every port */
+        for (unsigned w = 0; w < h->ncores; w++) {
+            rc = io_dpdk_open(s->dpdk_ports, s->ndpdk, (uint16_t)w, &h->workers[w].io, err, sizeof(err));
+            if (rc < 0) {
+                fprintf(stderr, "mos-lua: dpdk: worker %u: %s\n", w, err[0] ? err : strerror(-rc));
+                return HOST_EXIT_RUNTIME;
+            }
+        }
+        return HOST_EXIT_OK;
+    }
+    if (qmin != qmax) {
+        /* RSS would send flows to queues that a common io cannot poll */
+        fprintf(stderr, "mos-lua: dpdk: the ports got %d to %d queues for %u cores; with fewer queues "
+                "than cores every port must have the same number\n", qmin, qmax, h->ncores);
+        return HOST_EXIT_USAGE;
+    }
+    /* Fewer queues than workers (no RSS: net_pcap, net_ring, af_packet...):
+     * the distributor polls every queue and spreads flows in software. */
+    for (int q = 0; q < qmin; q++) {
+        rc = io_dpdk_open(s->dpdk_ports, s->ndpdk, (uint16_t)q, &s->srcs[s->nsrc], err, sizeof(err));
         if (rc < 0) {
-            fprintf(stderr, "mos-lua: dpdk: worker %u: %s\n", w, err[0] ? err : strerror(-rc));
+            fprintf(stderr, "mos-lua: dpdk: queue %d: %s\n", q, err[0] ? err : strerror(-rc));
             return HOST_EXIT_RUNTIME;
         }
+        s->nsrc++;
     }
-    return HOST_EXIT_OK;
+    if (h->verbosity >= 2)
+        fprintf(stderr, "mos-lua: dpdk: %d queue(s) for %u workers: software distribution\n", qmin,
+                h->ncores);
+    rc = distrib_setup(h, s, true, h->cfg.npairs > 0);
+    s->plan = PLAN_DPDK; /* the ports are closed at the end either way */
+    return rc;
 }
 #else
 static int open_dpdk(struct mos_host *h, struct io_setup *s, const char *const *names, int n)
@@ -480,8 +742,11 @@ int io_setup_open(struct mos_host *h)
 int io_setup_start(struct mos_host *h)
 {
     struct io_setup *s = h->ios;
-    if (!s || s->plan != PLAN_DISTRIB)
+    if (!s || !s->distrib)
         return HOST_EXIT_OK;
+    for (unsigned w = 0; w < s->nworkers; w++)
+        if (h->workers[w].core)
+            s->rings[w]->ctr = core_counters(h->workers[w].core);
     int e = pthread_create(&s->reader, NULL, reader_main, s);
     if (e != 0) {
         fprintf(stderr, "mos-lua: cannot start the distributor: %s\n", strerror(e));
@@ -494,8 +759,38 @@ int io_setup_start(struct mos_host *h)
 void io_setup_worker_done(struct mos_host *h, unsigned worker)
 {
     struct io_setup *s = h->ios;
-    if (s && s->plan == PLAN_DISTRIB && worker < s->nworkers && s->rings[worker])
+    if (s && s->distrib && worker < s->nworkers && s->rings[worker]) {
         atomic_store(&s->rings[worker]->closed, 1);
+        ring_account(s->rings[worker]); /* drops since its last rx_burst */
+    }
+}
+
+int io_setup_kernel_stats(struct mos_host *h, uint64_t *received, uint64_t *dropped)
+{
+    struct io_setup *s = h->ios;
+    uint64_t rx = 0, dr = 0;
+    int found = 0;
+    if (!s)
+        return -ENOENT;
+    for (unsigned w = 0; w < h->ncores; w++) {
+        uint64_t a, b;
+        if (s->plan == PLAN_LIVE && h->workers[w].io && io_live_stats(h->workers[w].io, &a, &b) == 0) {
+            rx += a, dr += b;
+            found++;
+        }
+    }
+    for (int k = 0; k < s->nsrc; k++) {
+        uint64_t a, b;
+        if (io_live_stats(s->srcs[k], &a, &b) == 0) {
+            rx += a, dr += b;
+            found++;
+        }
+    }
+    if (!found)
+        return -ENOENT;
+    *received = rx;
+    *dropped = dr;
+    return 0;
 }
 
 int io_setup_close(struct mos_host *h)
@@ -506,18 +801,19 @@ int io_setup_close(struct mos_host *h)
     atomic_store(&s->stop, 1);
     if (s->reader_started)
         pthread_join(s->reader, NULL);
+    int rc = 0;
     for (unsigned w = 0; w < h->ncores; w++) {
         struct mos_io *io = h->workers[w].io;
         if (io && io->close)
             io->close(io);
         h->workers[w].io = NULL;
-        if (s->rings[w]) {
-            free(s->rings[w]->buf);
-            free(s->rings[w]);
-        }
+        if (s->rings[w] && s->rings[w]->final_rc < 0 && s->rings[w]->final_rc != MOS_IO_EOF)
+            rc = HOST_EXIT_RUNTIME;
+        ring_free(s->rings[w]);
     }
-    if (s->src && s->src->close)
-        s->src->close(s->src);
+    for (int k = 0; k < s->nsrc; k++)
+        if (s->srcs[k]->close)
+            s->srcs[k]->close(s->srcs[k]);
 #ifdef MOS_HAVE_DPDK
     for (int i = 0; i < s->ndpdk; i++)
         io_dpdk_port_close(s->dpdk_ports[i]);
@@ -526,5 +822,5 @@ int io_setup_close(struct mos_host *h)
 #endif
     free(s);
     h->ios = NULL;
-    return 0;
+    return rc;
 }

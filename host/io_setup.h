@@ -13,12 +13,21 @@
  *    nothing is dropped and every worker sees its frames in capture order;
  *  - live: one libpcap io per worker, joined to a PACKET_FANOUT_HASH group
  *    when there are several (the kernel's symmetric hash keeps both
- *    directions of a flow on one worker); a pair bridges two interfaces;
+ *    directions of a flow on one worker); a pair bridges two interfaces
+ *    (without fanout support: one io and the distributor, as for DPDK);
  *  - DPDK: EAL from io.dpdk_eal, every named port set up with one queue
  *    pair per worker (symmetric RSS), worker i owns queue i of each port.
+ *    A port with fewer queues than workers (no RSS: net_pcap, net_ring,
+ *    net_null, net_af_packet) is read by a distributor thread that spreads
+ *    frames with the symmetric flow hash into bounded per-worker rings; a
+ *    full ring drops (pkts_dropped_io of that worker) instead of stalling
+ *    the port. Inline, workers queue their transmissions to the
+ *    distributor, the only thread that touches the port's tx queue.
  */
 #ifndef MOS_HOST_IO_SETUP_H
 #define MOS_HOST_IO_SETUP_H
+
+#include <stdint.h>
 
 struct mos_host;
 
@@ -34,5 +43,9 @@ void io_setup_worker_done(struct mos_host *h, unsigned worker);
  * io and DPDK port. Safe to call when nothing was opened. Returns
  * HOST_EXIT_RUNTIME when the distributor hit an input error, else 0. */
 int io_setup_close(struct mos_host *h);
+/* Kernel capture counters (pcap_stats) summed over every live io: frames
+ * the kernel received and dropped. -ENOENT when no input is live. Call
+ * under h->stats_lock, before io_setup_close. */
+int io_setup_kernel_stats(struct mos_host *h, uint64_t *received, uint64_t *dropped);
 
 #endif

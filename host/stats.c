@@ -1,8 +1,14 @@
 /*
- * stats.c - the --stats JSON file: every counter summed over cores, then
- * per core, plus each core's Lua heap (lua_mem_kb: what the Lua loop last
+ * stats.c - the --stats JSON file: every counter summed over cores (but
+ * high-water marks, the *_peak counters, as the maximum over cores: the
+ * cores peak at different times, so a sum would claim a peak that never
+ * happened; each core's own value is in per_core), then per core, plus each core's Lua heap (lua_mem_kb: what the Lua loop last
  * published in its progress block, every few batches and on each dump, so
  * growth shows in SIGUSR1 dumps too; exact after the run).
+ *
+ * With live interfaces, the kernel's capture counters (pcap_stats over
+ * every socket) are added to the totals as io_kernel_received and
+ * io_kernel_dropped: frames lost before mos-lua ever saw them.
  *
  * Written to FILE.tmp and renamed, so a reader polling the file (or a test)
  * never sees half a document, even when SIGUSR1 dumps arrive mid-run.
@@ -12,13 +18,20 @@
 #include <string.h>
 
 #include "host.h"
+#include "io_setup.h"
 
-static void write_counters(FILE *f, const uint64_t *v, unsigned n)
+static void write_counters(FILE *f, const uint64_t *v, unsigned n, const char *extra)
 {
     fputc('{', f);
     for (unsigned i = 0; i < n; i++)
         fprintf(f, "%s\"%s\": %llu", i ? ", " : "", mos_counter_name(i), (unsigned long long)v[i]);
+    fputs(extra, f);
     fputc('}', f);
+}
+
+static bool is_peak(const char *name)
+{
+    return strstr(name, "_peak") != NULL;
 }
 
 int host_stats_write(struct mos_host *h)
@@ -42,19 +55,28 @@ int host_stats_write(struct mos_host *h)
         if (!h->workers[c].core)
             continue;
         const uint64_t *v = (const uint64_t *)core_counters(h->workers[c].core);
-        for (unsigned i = 0; i < n; i++)
-            total[i] += v[i];
+        for (unsigned i = 0; i < n; i++) {
+            if (!is_peak(mos_counter_name(i)))
+                total[i] += v[i];
+            else if (v[i] > total[i])
+                total[i] = v[i];
+        }
         lua_kb += h->workers[c].progress.lua_kb;
     }
     fprintf(f, "{\"version\": \"%s\", \"cores\": %u, \"lua_mem_kb\": %.1f,\n \"counters\": ",
             MOS_VERSION, h->ncores, lua_kb);
-    write_counters(f, total, n);
+    char extra[128] = "";
+    uint64_t krx, kdrop;
+    if (io_setup_kernel_stats(h, &krx, &kdrop) == 0)
+        snprintf(extra, sizeof(extra), ", \"io_kernel_received\": %llu, \"io_kernel_dropped\": %llu",
+                 (unsigned long long)krx, (unsigned long long)kdrop);
+    write_counters(f, total, n, extra);
     fputs(",\n \"per_core\": [", f);
     for (unsigned c = 0; c < h->ncores; c++) {
         fprintf(f, "%s\n  {\"core\": %u, \"lua_mem_kb\": %.1f, \"counters\": ", c ? "," : "", c,
                 h->workers[c].progress.lua_kb);
         if (h->workers[c].core)
-            write_counters(f, (const uint64_t *)core_counters(h->workers[c].core), n);
+            write_counters(f, (const uint64_t *)core_counters(h->workers[c].core), n, "");
         else
             fputs("{}", f);
         fputc('}', f);
