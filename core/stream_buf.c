@@ -104,8 +104,15 @@ int64_t stream_buf_append(struct stream_buf *b, const uint8_t *p, uint32_t n)
         b->read = b->head;
         return 0;
     }
-    if (b->size < b->cap && b->head + n > b->size) {
-        int rc = grow(b, b->head + n);
+    /* Grow only for what must be held: the unread bytes, plus a history of
+     * read bytes (STREAM_BUF_HISTORY) for comparing retransmissions. A
+     * reader that keeps up therefore costs a small ring per flow instead
+     * of `cap` bytes. */
+    uint64_t unread = b->head - b->read + n;
+    uint64_t hist = b->head + n < STREAM_BUF_HISTORY ? b->head + n : STREAM_BUF_HISTORY;
+    uint64_t want = unread > hist ? unread : hist;
+    if (b->size < b->cap && want > b->size) {
+        int rc = grow(b, want);
         if (rc < 0)
             return rc;
     }

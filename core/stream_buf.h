@@ -16,6 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Read bytes kept at least (when the stream is that long) so
+ * retransmissions can be compared with what was delivered; beyond it the
+ * ring grows only to hold unread bytes. */
+#define STREAM_BUF_HISTORY (16u * 1024)
+
 struct stream_buf {
     uint8_t *data;      /* NULL until the first byte */
     uint32_t size;      /* allocated, power of two, <= cap */

@@ -151,3 +151,34 @@ Test(stream_buf, cap_zero_stores_nothing)
     cr_assert_eq(stream_buf_compare(&b, 0, (const uint8_t *)"abc", 3, &differ), 0);
     stream_buf_free(&b);
 }
+
+/* A reader that keeps up costs a small ring: 100 KiB through a 256 KiB cap,
+ * read as it arrives, needs only the 16 KiB history; unread bytes make it grow. */
+Test(stream_buf, grows_only_for_unread_bytes_and_history)
+{
+    struct stream_buf b;
+    stream_buf_init(&b, 256 * 1024);
+    uint8_t chunk[1024], out[1024];
+    for (int i = 0; i < 100; i++) {
+        memset(chunk, i, sizeof(chunk));
+        cr_assert_eq(stream_buf_append(&b, chunk, sizeof(chunk)), 0);
+        cr_assert_eq(stream_buf_consume(&b, out, sizeof(out)), sizeof(out));
+    }
+    cr_expect_eq(b.size, STREAM_BUF_HISTORY, "size %u", b.size);
+    /* the last 16 KiB are still there for comparisons: chunk 90 (value 90) */
+    bool differ = true;
+    memset(chunk, 90, sizeof(chunk));
+    cr_expect_eq(stream_buf_compare(&b, 90 * 1024, chunk, sizeof(chunk), &differ), sizeof(chunk));
+    cr_expect_not(differ);
+    /* older than the history: not comparable */
+    memset(chunk, 10, sizeof(chunk));
+    cr_expect_eq(stream_buf_compare(&b, 10 * 1024, chunk, sizeof(chunk), &differ), 0);
+    stream_buf_free(&b);
+
+    stream_buf_init(&b, 256 * 1024);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(stream_buf_append(&b, chunk, sizeof(chunk)), 0);
+    cr_expect_geq(b.size, 100 * 1024, "unread bytes must all be held, size %u", b.size);
+    cr_expect_eq(stream_buf_unread(&b), 100 * 1024);
+    stream_buf_free(&b);
+}
