@@ -176,7 +176,9 @@ static struct mos_flow *oldest(const struct flow_table *t, int c) { return t->lr
 
 struct mos_flow *flow_table_victim(struct flow_table *t)
 {
-    static const int order[] = {TCLASS_SYN, TCLASS_TIME_WAIT, TCLASS_CLOSING, TCLASS_ESTABLISHED};
+    /* Finished connections first (they only wait to absorb stray segments),
+     * then half-open ones (a SYN flood's), then closing, then established. */
+    static const int order[] = {TCLASS_TIME_WAIT, TCLASS_SYN, TCLASS_CLOSING, TCLASS_ESTABLISHED};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
         if (oldest(t, order[i]))
             return oldest(t, order[i]);

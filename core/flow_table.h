@@ -3,7 +3,8 @@
  *
  * Chained hash over the canonical key (xxHash), a fixed capacity
  * (max_concurrency), and one LRU list per timeout class so both expiry and
- * eviction are O(1): when full, the oldest half-open flow goes first, then
+ * eviction are O(1): when full, the oldest finished (TIME_WAIT) flow goes
+ * first, then the oldest half-open one, then
  * the oldest idle closing flow, then the oldest established one.
  */
 #ifndef MOS_FLOW_TABLE_H
@@ -30,7 +31,7 @@ void flow_table_prefetch_flow(const struct flow_table *t, uint32_t hash);
 /* Insert a zeroed flow for k. Returns NULL when the table is full: the
  * caller then asks for a victim with flow_table_victim and ends it first. */
 struct mos_flow *flow_table_insert(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash, uint64_t now);
-/* Oldest flow to evict (half-open, then closing/time-wait, then established); NULL if empty. */
+/* Oldest flow to evict (time-wait, then half-open, then closing, then established); NULL if empty. */
 struct mos_flow *flow_table_victim(struct flow_table *t);
 /* Move f to the tail of its class list (after every packet). */
 void flow_table_touch(struct flow_table *t, struct mos_flow *f, int tclass, uint64_t now);

@@ -96,10 +96,10 @@ Test(flow_table, eviction_order)
     flow_table_touch(t, est, TCLASS_ESTABLISHED, 0);
     flow_table_touch(t, clo, TCLASS_CLOSING, 2);
     flow_table_touch(t, tw, TCLASS_TIME_WAIT, 3);
-    cr_assert_eq(flow_table_victim(t), syn);
-    flow_table_remove(t, syn);
     cr_assert_eq(flow_table_victim(t), tw);
     flow_table_remove(t, tw);
+    cr_assert_eq(flow_table_victim(t), syn);
+    flow_table_remove(t, syn);
     cr_assert_eq(flow_table_victim(t), clo);
     flow_table_remove(t, clo);
     cr_assert_eq(flow_table_victim(t), est);
