@@ -40,6 +40,22 @@ local function do_reload(path)
   return nil, err
 end
 
+-- core.checksum = auto accepts the checksums that transmit offload leaves in
+-- captures taken on the sending host; say so, since such a capture would
+-- otherwise look clean.
+local function notice_offload(core)
+  local n = C.mos_counters_count()
+  local vals = ffi.new("uint64_t[?]", n)
+  C.mos_counters_get(core, vals, n)
+  for i = 0, n - 1 do
+    if ffi.string(C.mos_counters_name(i)) == "checksum_offload_suspected" and vals[i] > 0 then
+      io.stderr:write(string.format("mos-lua: note: core %d: %d packets carried checksums that look like "
+        .. "checksum offload (capture taken on the sending host); accepted under core.checksum = auto\n",
+        R.core_id, tonumber(vals[i])))
+    end
+  end
+end
+
 function M.main(opts)
   R.init(opts)
   local mos = require "mos"
@@ -99,6 +115,7 @@ function M.main(opts)
     end_batch()
   end
   R.run_on_exit()
+  if not R.quiet then notice_offload(core) end
   return rc
 end
 
