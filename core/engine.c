@@ -1343,9 +1343,10 @@ static void dispatch_all(struct mos_core *c, const struct mos_event *evs, int n,
         core_dispatch_c(c, &evs[i], host);
 }
 
-int core_process_frame(struct mos_core *c, const struct mos_frame *fr, const struct etree_host *host)
+/* Step and dispatch synchronously until the input is idle with the
+ * pipeline back at a packet boundary (or, for a shutdown, at EOF). */
+static int run_steps(struct mos_core *c, const struct etree_host *host, bool to_eof)
 {
-    c->injected = fr;
     for (;;) {
         const struct mos_event *evs;
         int n = core_step(c, &evs);
@@ -1353,11 +1354,17 @@ int core_process_frame(struct mos_core *c, const struct mos_frame *fr, const str
             dispatch_all(c, evs, n, host);
             continue;
         }
-        /* 0: waiting for input; the injected frame has been fully processed
-         * once the phase is back to PH_NEXT. */
-        if (c->phase == PH_NEXT || n < 0)
-            return n < 0 && n != MOS_IO_EOF ? n : 0;
+        if (n < 0)
+            return n == MOS_IO_EOF ? 0 : n;
+        if (!to_eof && c->phase == PH_NEXT)
+            return 0;
     }
+}
+
+int core_process_frame(struct mos_core *c, const struct mos_frame *fr, const struct etree_host *host)
+{
+    c->injected = fr;
+    return run_steps(c, host, false);
 }
 
 void core_shutdown(struct mos_core *c, const struct etree_host *host)
@@ -1366,14 +1373,5 @@ void core_shutdown(struct mos_core *c, const struct etree_host *host)
     c->nframes = c->iframe = 0;
     if (c->phase == PH_NEXT)
         c->phase = PH_SHUTDOWN;
-    for (;;) {
-        const struct mos_event *evs;
-        int n = core_step(c, &evs);
-        if (n > 0) {
-            dispatch_all(c, evs, n, host);
-            continue;
-        }
-        if (n == MOS_IO_EOF || n < 0)
-            break;
-    }
+    (void)run_steps(c, host, true);
 }

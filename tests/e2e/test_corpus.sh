@@ -13,36 +13,10 @@
 # prints differences on directions where the two reference tools disagree.
 set -u
 
-SRC=${MOS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${MOS_BUILD_DIR:-$SRC/build}
-SHARED=${MOS_SHARED_DIR:-$SRC/../shared}
-PCAPS=$SHARED/pcaps
-MOS=$BUILD/mos-lua
-SCRIPT=$SRC/scripts/flowdump.lua
-
-if [ ! -f "$PCAPS/INDEX.tsv" ]; then
-    echo "SKIP: capture corpus not found at $PCAPS (set MOS_SHARED_DIR)"
-    exit 77
-fi
-if [ ! -x "$MOS" ]; then
-    echo "SKIP: $MOS does not exist yet (build mos-lua first or set MOS_BUILD_DIR)"
-    exit 77
-fi
-if [ ! -f "$SCRIPT" ]; then
-    echo "SKIP: $SCRIPT does not exist yet"
-    exit 77
-fi
-
-RUNS=$(mktemp -d /tmp/mos-corpus.XXXXXX)
-cleanup() {
-    if [ "${MOS_E2E_KEEP:-0}" = 1 ]; then echo "runs kept in $RUNS"; else rm -rf "$RUNS"; fi
-}
-trap cleanup EXIT
-
-# Sanitizer reports must reach stderr and must not be swallowed by a recover.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-export PYTHONDONTWRITEBYTECODE=1 # keep the source tree clean
+# shellcheck source=tests/e2e/common.sh
+. "$(dirname "$0")/common.sh"
+e2e_setup corpus corpus
+RUNS=$WORK
 
 if [ $# -gt 0 ]; then
     names=("$@")

@@ -10,29 +10,10 @@
 # scripts/flowdump.lua is not built yet. Arguments: only these case names.
 set -u
 
-SRC=${MOS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${MOS_BUILD_DIR:-$SRC/build}
-MOS=$BUILD/mos-lua
-SCRIPT=$SRC/scripts/flowdump.lua
+# shellcheck source=tests/e2e/common.sh
+. "$(dirname "$0")/common.sh"
+e2e_setup crafted
 HERE=$SRC/tests/e2e
-
-if [ ! -x "$MOS" ]; then
-    echo "SKIP: $MOS does not exist yet (build mos-lua first or set MOS_BUILD_DIR)"
-    exit 77
-fi
-if [ ! -f "$SCRIPT" ]; then
-    echo "SKIP: $SCRIPT does not exist yet"
-    exit 77
-fi
-
-WORK=$(mktemp -d /tmp/mos-crafted.XXXXXX)
-cleanup() {
-    if [ "${MOS_E2E_KEEP:-0}" = 1 ]; then echo "runs kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-export PYTHONDONTWRITEBYTECODE=1 # keep the source tree clean
 
 if ! python3 "$HERE/craft/cases.py" "$WORK/pcaps"; then
     echo "FAIL: capture generation"

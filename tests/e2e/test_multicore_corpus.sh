@@ -9,19 +9,10 @@
 # Exit: 0 all good, 1 failures, 77 skipped (corpus or binary not there).
 set -u
 
-SRC=${MOS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${MOS_BUILD_DIR:-$SRC/build}
-SHARED=${MOS_SHARED_DIR:-$SRC/../shared}
-PCAPS=$SHARED/pcaps
-MOS=$BUILD/mos-lua
-SCRIPT=$SRC/scripts/flowdump.lua
-
-[ -f "$PCAPS/INDEX.tsv" ] || { echo "SKIP: capture corpus not found at $PCAPS"; exit 77; }
-[ -x "$MOS" ] || { echo "SKIP: $MOS not built"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
-
-TMP=$(mktemp -d /tmp/mos-multicore.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=tests/e2e/common.sh
+. "$(dirname "$0")/common.sh"
+e2e_setup multicore corpus
+TMP=$WORK
 
 pass=0 fail=0
 # Counters that are sums over packets or flows, so core-count independent.
