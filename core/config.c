@@ -102,6 +102,8 @@ static const struct key keys[] = {
      "out-of-order bytes held per side before a gap is forced"},
     {"reassembly.memcap", T_SIZE64, OFF(memcap), SZ(memcap), 64 * KIB, 1024 * GIB, NULL, "256M",
      "out-of-order bytes held by a whole core before gaps are forced"},
+    {"reassembly.buffer_memcap", T_SIZE64, OFF(buffer_memcap), SZ(buffer_memcap), 64 * KIB, 1024 * GIB, NULL, "2G",
+     "stream ring bytes of a whole core; bytes that find no room become a gap (ERROR event)"},
     {"reassembly.client", T_BOOL, OFF(reassembly_client), SZ(reassembly_client), 0, 1, NULL, "true",
      "buffer the bytes the client receives"},
     {"reassembly.server", T_BOOL, OFF(reassembly_server), SZ(reassembly_server), 0, 1, NULL, "true",

@@ -39,6 +39,7 @@ struct mos_config {
     uint32_t rcvbuf;              /* max per-side stream ring; default 256 KiB */
     uint32_t ooo_window;          /* max out-of-order bytes held per side; default 1 MiB */
     uint64_t memcap;              /* all out-of-order bytes of a core; default 256 MiB */
+    uint64_t buffer_memcap;       /* all stream rings of a core; default 2 GiB */
     bool reassembly_client;       /* default true: buffer bytes the client receives */
     bool reassembly_server;       /* default true: buffer bytes the server receives */
     /* [ip] fragments */

@@ -56,6 +56,9 @@
     X(reasm_window_forced_gaps) X(reasm_memcap_forced_gaps)                    \
     X(reasm_buf_overflow_bytes) X(reasm_syn_data_unacked)                      \
     X(reasm_out_of_window)   /* segment far outside the window: ignored */      \
+    X(buf_bytes_in_use) X(buf_bytes_peak) /* stream rings (buf_pool.c) */       \
+    X(buf_memcap_refused)    /* ring growths refused at buffer_memcap */        \
+    X(buf_bytes_released)    /* free ring bytes returned to the kernel */       \
     /* events */                                                               \
     X(ev_pkt_in) X(ev_conn_start) X(ev_conn_new_data) X(ev_conn_end)           \
     X(ev_tcp_state_change) X(ev_rexmit) X(ev_rexmit_inconsistent) X(ev_gap)    \

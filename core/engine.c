@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf_pool.h"
 #include "decode.h"
 #include "event_tree.h"
 #include "flow_table.h"
@@ -212,6 +213,9 @@ int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out
     c->dec.ctr = &c->ctr;
     c->pool.memcap = cfg->memcap;
     c->pool.ctr = &c->ctr;
+    rc = buf_pool_create(cfg->buffer_memcap, &c->ctr, &c->pool.bufs);
+    if (rc < 0)
+        goto fail;
     c->bpf_dead = pcap_open_dead(DLT_RAW, 65535);
     if (!c->bpf_dead) {
         rc = -ENOMEM;
@@ -272,6 +276,7 @@ void core_destroy(struct mos_core *c)
         ip_frag_destroy(c->frag);
     if (c->bpf_dead)
         pcap_close(c->bpf_dead);
+    buf_pool_destroy(c->pool.bufs);
     free(c->timers);
     free(c);
 }

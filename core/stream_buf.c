@@ -19,6 +19,8 @@
  */
 #include "stream_buf.h"
 
+#include "buf_pool.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +34,9 @@ void stream_buf_init(struct stream_buf *b, uint32_t cap)
     b->cap = cap;
 }
 
-void stream_buf_free(struct stream_buf *b)
+void stream_buf_free(struct stream_buf *b, struct buf_pool *pool)
 {
-    free(b->data);
+    buf_pool_free(pool, b->data, b->size);
     b->data = NULL;
     b->size = 0;
 }
@@ -65,7 +67,7 @@ static void ring_write(struct stream_buf *b, uint64_t off, const uint8_t *src, u
 
 /* Grow so that `need` bytes fit, up to cap. Only called while size < cap,
  * i.e. while the ring still holds [0, head) unwrapped-by-loss. */
-static int grow(struct stream_buf *b, uint64_t need)
+static int grow(struct stream_buf *b, struct buf_pool *pool, uint64_t need)
 {
     uint64_t ns = b->size ? b->size : STREAM_BUF_FIRST;
     while (ns < need && ns < b->cap)
@@ -74,7 +76,7 @@ static int grow(struct stream_buf *b, uint64_t need)
         ns = b->cap;
     if (ns == b->size)
         return 0;
-    uint8_t *nd = malloc(ns);
+    uint8_t *nd = buf_pool_alloc(pool, (uint32_t)ns);
     if (!nd)
         return -ENOMEM;
     /* Re-lay out the held bytes at their new positions (o % ns). */
@@ -89,13 +91,13 @@ static int grow(struct stream_buf *b, uint64_t need)
             o += chunk;
         }
     }
-    free(b->data);
+    buf_pool_free(pool, b->data, b->size);
     b->data = nd;
     b->size = (uint32_t)ns;
     return 0;
 }
 
-int64_t stream_buf_append(struct stream_buf *b, const uint8_t *p, uint32_t n)
+int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uint8_t *p, uint32_t n)
 {
     if (n == 0)
         return 0;
@@ -112,7 +114,7 @@ int64_t stream_buf_append(struct stream_buf *b, const uint8_t *p, uint32_t n)
     uint64_t hist = b->head + n < STREAM_BUF_HISTORY ? b->head + n : STREAM_BUF_HISTORY;
     uint64_t want = unread > hist ? unread : hist;
     if (b->size < b->cap && want > b->size) {
-        int rc = grow(b, want);
+        int rc = grow(b, pool, want);
         if (rc < 0)
             return rc;
     }

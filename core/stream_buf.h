@@ -21,6 +21,8 @@
  * ring grows only to hold unread bytes. */
 #define STREAM_BUF_HISTORY (16u * 1024)
 
+struct buf_pool;
+
 struct stream_buf {
     uint8_t *data;      /* NULL until the first byte */
     uint32_t size;      /* allocated, power of two, <= cap */
@@ -31,10 +33,11 @@ struct stream_buf {
 };
 
 void stream_buf_init(struct stream_buf *b, uint32_t cap);
-void stream_buf_free(struct stream_buf *b);
+/* pool: where the ring comes from (buf_pool.h); NULL = malloc. */
+void stream_buf_free(struct stream_buf *b, struct buf_pool *pool);
 /* Append n bytes. Returns the number of unread bytes that were overwritten
  * (0 normally), or -ENOMEM when growing failed (nothing appended). */
-int64_t stream_buf_append(struct stream_buf *b, const uint8_t *p, uint32_t n);
+int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uint8_t *p, uint32_t n);
 /* Bytes still held in the ring (read or not): [held_from, head). */
 uint64_t stream_buf_held_from(const struct stream_buf *b);
 /* Copy up to n bytes starting at delivered offset `off` (must be >= held_from);

@@ -111,7 +111,7 @@ void tcp_reasm_free(struct tcp_reasm *r, struct reasm_pool *pool)
     free(r->gaps);
     r->gaps = NULL;
     r->ngaps = r->gaps_cap = 0;
-    stream_buf_free(&r->buf);
+    stream_buf_free(&r->buf, pool ? pool->bufs : NULL);
 }
 
 void tcp_reasm_set_isn(struct tcp_reasm *r, uint32_t isn)
@@ -257,7 +257,7 @@ static void deliver(struct tcp_reasm *r, struct reasm_pool *pool, const uint8_t 
     if (len == 0)
         return;
     if (r->enabled) {
-        int64_t lost = stream_buf_append(&r->buf, data, len);
+        int64_t lost = stream_buf_append(&r->buf, pool->bufs, data, len);
         if (lost < 0) {
             /* No memory for the ring: keep next - gap_bytes == buf.head by
              * turning the bytes into a hole rather than losing track. */

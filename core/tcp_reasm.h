@@ -32,6 +32,7 @@ struct reasm_pool {                /* per core */
     uint64_t memcap;
     uint64_t held;                 /* bytes held in out-of-order segments */
     struct mos_counters *ctr;
+    struct buf_pool *bufs;         /* stream rings (buf_pool.h); NULL = malloc */
 };
 
 struct reasm_gap { uint64_t start, end; }; /* [start, end) in stream offsets */

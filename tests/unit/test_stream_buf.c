@@ -17,7 +17,7 @@ static void append_pattern(struct stream_buf *b, uint64_t from, uint32_t n)
     cr_assert(n <= sizeof(tmp));
     for (uint32_t i = 0; i < n; i++)
         tmp[i] = pat(from + i);
-    stream_buf_append(b, tmp, n);
+    stream_buf_append(b, NULL, tmp, n);
 }
 
 Test(stream_buf, lazy_and_small_first)
@@ -26,7 +26,7 @@ Test(stream_buf, lazy_and_small_first)
     stream_buf_init(&b, 256 * 1024);
     cr_assert_null(b.data);
     cr_assert_eq(stream_buf_unread(&b), 0);
-    cr_assert_eq(stream_buf_append(&b, (const uint8_t *)"hello", 5), 0);
+    cr_assert_eq(stream_buf_append(&b, NULL, (const uint8_t *)"hello", 5), 0);
     cr_assert_not_null(b.data);
     cr_assert_eq(b.size, 2048);
     cr_assert_eq(b.head, 5);
@@ -37,7 +37,7 @@ Test(stream_buf, lazy_and_small_first)
     cr_assert_eq(stream_buf_consume(&b, (uint8_t *)out, 3), 3);
     cr_assert_eq(b.read, 3);
     cr_assert_eq(stream_buf_unread(&b), 2);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
 
 Test(stream_buf, grows_by_doubling_and_keeps_bytes)
@@ -55,7 +55,7 @@ Test(stream_buf, grows_by_doubling_and_keeps_bytes)
     cr_assert_eq(stream_buf_copy(&b, 0, out, 9000), 9000);
     for (int i = 0; i < 9000; i++)
         cr_assert_eq(out[i], pat(i), "byte %d", i);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
 
 Test(stream_buf, overwrite_unread_counts_lost)
@@ -67,7 +67,7 @@ Test(stream_buf, overwrite_unread_counts_lost)
     uint8_t tmp[2000];
     for (int i = 0; i < 2000; i++)
         tmp[i] = pat(3000 + i);
-    lost = stream_buf_append(&b, tmp, 2000); /* 5000 bytes, ring 4096: 904 unread lost */
+    lost = stream_buf_append(&b, NULL, tmp, 2000); /* 5000 bytes, ring 4096: 904 unread lost */
     cr_assert_eq(lost, 904);
     cr_assert_eq(b.lost, 904);
     cr_assert_eq(b.read, 904);
@@ -79,17 +79,17 @@ Test(stream_buf, overwrite_unread_counts_lost)
     /* Everything read: overwriting read bytes loses nothing. */
     for (int i = 0; i < 2000; i++)
         tmp[i] = pat(5000 + i);
-    cr_assert_eq(stream_buf_append(&b, tmp, 2000), 0);
+    cr_assert_eq(stream_buf_append(&b, NULL, tmp, 2000), 0);
     cr_assert_eq(b.lost, 904);
     cr_assert_eq(stream_buf_copy(&b, 100, out, 10), 0); /* no longer held */
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
 
 Test(stream_buf, read_bytes_stay_for_comparison)
 {
     struct stream_buf b;
     stream_buf_init(&b, 4096);
-    stream_buf_append(&b, (const uint8_t *)"abcdef", 6);
+    stream_buf_append(&b, NULL, (const uint8_t *)"abcdef", 6);
     char out[8];
     stream_buf_consume(&b, (uint8_t *)out, 6);
     bool differ = true;
@@ -100,7 +100,7 @@ Test(stream_buf, read_bytes_stay_for_comparison)
     /* Past head: only the held leading part is compared. */
     cr_assert_eq(stream_buf_compare(&b, 4, (const uint8_t *)"efgh", 4, &differ), 2);
     cr_assert_not(differ);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
 
 Test(stream_buf, single_append_larger_than_cap)
@@ -110,7 +110,7 @@ Test(stream_buf, single_append_larger_than_cap)
     uint8_t big[5000];
     for (int i = 0; i < 5000; i++)
         big[i] = pat(i);
-    cr_assert_eq(stream_buf_append(&b, big, 5000), 5000 - 2048);
+    cr_assert_eq(stream_buf_append(&b, NULL, big, 5000), 5000 - 2048);
     cr_assert_eq(b.head, 5000);
     cr_assert_eq(stream_buf_held_from(&b), 5000 - 2048);
     uint8_t out[2048];
@@ -120,7 +120,7 @@ Test(stream_buf, single_append_larger_than_cap)
     bool differ = true;
     cr_assert_eq(stream_buf_compare(&b, 2900, big + 2900, 100, &differ), 48);
     cr_assert_not(differ);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
 
 Test(stream_buf, cap_not_power_of_two)
@@ -136,20 +136,20 @@ Test(stream_buf, cap_not_power_of_two)
     cr_assert_eq(stream_buf_copy(&b, 7000, out, 3000), 3000);
     for (int i = 0; i < 3000; i++)
         cr_assert_eq(out[i], pat(7000 + i), "byte %d", i);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
 
 Test(stream_buf, cap_zero_stores_nothing)
 {
     struct stream_buf b;
     stream_buf_init(&b, 0);
-    cr_assert_eq(stream_buf_append(&b, (const uint8_t *)"abc", 3), 0);
+    cr_assert_eq(stream_buf_append(&b, NULL, (const uint8_t *)"abc", 3), 0);
     cr_assert_eq(b.head, 3);
     cr_assert_eq(stream_buf_unread(&b), 0);
     cr_assert_null(b.data);
     bool differ;
     cr_assert_eq(stream_buf_compare(&b, 0, (const uint8_t *)"abc", 3, &differ), 0);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
 
 /* A reader that keeps up costs a small ring: 100 KiB through a 256 KiB cap,
@@ -161,7 +161,7 @@ Test(stream_buf, grows_only_for_unread_bytes_and_history)
     uint8_t chunk[1024], out[1024];
     for (int i = 0; i < 100; i++) {
         memset(chunk, i, sizeof(chunk));
-        cr_assert_eq(stream_buf_append(&b, chunk, sizeof(chunk)), 0);
+        cr_assert_eq(stream_buf_append(&b, NULL, chunk, sizeof(chunk)), 0);
         cr_assert_eq(stream_buf_consume(&b, out, sizeof(out)), sizeof(out));
     }
     cr_expect_eq(b.size, STREAM_BUF_HISTORY, "size %u", b.size);
@@ -173,12 +173,12 @@ Test(stream_buf, grows_only_for_unread_bytes_and_history)
     /* older than the history: not comparable */
     memset(chunk, 10, sizeof(chunk));
     cr_expect_eq(stream_buf_compare(&b, 10 * 1024, chunk, sizeof(chunk), &differ), 0);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 
     stream_buf_init(&b, 256 * 1024);
     for (int i = 0; i < 100; i++)
-        cr_assert_eq(stream_buf_append(&b, chunk, sizeof(chunk)), 0);
+        cr_assert_eq(stream_buf_append(&b, NULL, chunk, sizeof(chunk)), 0);
     cr_expect_geq(b.size, 100 * 1024, "unread bytes must all be held, size %u", b.size);
     cr_expect_eq(stream_buf_unread(&b), 100 * 1024);
-    stream_buf_free(&b);
+    stream_buf_free(&b, NULL);
 }
