@@ -61,11 +61,22 @@ RUNS="${RUNS:-5}"
 
 # ------------------------------------------------------------------ build --
 CFLAGS="-std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Werror"
+# The shared minimal C flow tracker (../shared/bench/flowtrack.c, from which
+# the targets were derived) is built from where it lies, when it is
+# there, as a reference row; it is not part of this repository.
+SHARED_TRACKER="${MOS_SHARED_DIR:-$SRC/../shared}/bench/flowtrack.c"
 build_tools() {
     log "building bench tools into $BIN"
     cc $CFLAGS "$HERE/gen_workload.c" -o "$BIN/gen_workload" || return 1
     cc $CFLAGS "$HERE/read_bound.c" -lpcap -o "$BIN/read_bound" || return 1
     cc $CFLAGS "$HERE/nids_search.c" -lnids -lpcap -o "$BIN/nids_search" || return 1
+    rm -f "$BIN/flowtrack"
+    if [ -f "$SHARED_TRACKER" ]; then
+        cc -std=gnu11 -O2 "$SHARED_TRACKER" -lpcap -o "$BIN/flowtrack" 2>"$D/logs/flowtrack.log" ||
+            log "the shared C tracker did not build: its row is n/a"
+    else
+        log "$SHARED_TRACKER not found: the C tracker row is n/a"
+    fi
 }
 
 MOSLUA=""
@@ -232,7 +243,16 @@ bench_workload() {
             { log "  bound_$mode: WRONG packet count"; FAILED=1; }
     done
     local c
+    if [ -x "$BIN/flowtrack" ]; then
+        c="$BIN/flowtrack -i pcapbuf $F"
+        check ref_flowtrack - - "$c" && timed ref_flowtrack "$c"
+    fi
+    # Counting needs no stream buffers: it runs with reassembly buffering off
+    # (config), as a counting middlebox is deployed; the buffers-on run of the
+    # same script is kept as an informational row.
     if [ -n "$MOSLUA" ]; then
+        c=$(moslua_cmd "$F" 1 false "$HERE/lua_apps/count.lua")
+        check lua_count_nobuf_t packets "$packets" "$c" && timed lua_count_nobuf_t "$c"
         c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/count.lua")
         check lua_count packets "$packets" "$c" && timed lua_count "$c"
         c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/count_ctx.lua")
@@ -246,6 +266,9 @@ bench_workload() {
     fi
     if [ $HAVE_CAPI = 1 ]; then
         write_config "$R/mosc.conf" "$F" 1 true
+        write_config "$R/mosc_nobuf.conf" "$F" 1 false
+        c="$BIN/c_count -f $R/mosc_nobuf.conf"
+        check c_count_nobuf packets "$packets" "$c" && timed c_count_nobuf "$c"
         c="$BIN/c_count -f $R/mosc.conf"
         check c_count packets "$packets" "$c" && timed c_count "$c"
         c="$BIN/c_search -f $R/mosc.conf -s $NEEDLE"
@@ -281,10 +304,10 @@ bench_workload() {
     # --- core scaling: -n 1 vs -n 2 ---
     local app
     for app in count search; do
-        local key=packets want=$packets
-        [ $app = search ] && { key=needles; want=$needles; }
+        local key=packets want=$packets buf=false
+        [ $app = search ] && { key=needles; want=$needles; buf=true; }
         for n in 1 2; do
-            c=$(moslua_cmd "$F" $n true "$HERE/lua_apps/$app.lua" "needle=$NEEDLE")
+            c=$(moslua_cmd "$F" $n $buf "$HERE/lua_apps/$app.lua" "needle=$NEEDLE")
             check "lua_${app}_cores$n" $key "$want" "$c" && timed "lua_${app}_cores$n" "$c"
         done
     done
