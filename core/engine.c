@@ -561,6 +561,16 @@ static void flow_end(struct mos_core *c, struct mos_flow *f, int reason)
         c->ending[c->nending++] = f;
 }
 
+/* End a flow whose idle timeout has passed: a closed one ended normally,
+ * one reset earlier keeps its reason, any other timed out. */
+static void end_idle(struct mos_core *c, struct mos_flow *f)
+{
+    int reason = f->end_reason ? f->end_reason : tcp_state_closed(f) ? FLOW_END_CLOSE : FLOW_END_TIMEOUT;
+    if (reason == FLOW_END_TIMEOUT)
+        c->ctr.flows_timeout++;
+    flow_end(c, f, reason);
+}
+
 static struct mos_socket *pick_socket(struct mos_core *c, const struct mos_pkt *p)
 {
     for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
@@ -827,6 +837,11 @@ static struct mos_flow *lookup_flow(struct mos_core *c, bool *wait)
     int dir = mos_flow_key_from_pkt(&c->pkt, &k);
     uint32_t h = flow_table_hash(&k);
     struct mos_flow *f = flow_table_lookup(c->ft, &k, h);
+    if (f && !f->ended && flow_table_idle_expired(c->ft, f, c->now)) {
+        /* overdue but not yet reached by expire_flows (same tick as a
+         * younger head): it ends before this packet, as if reached */
+        end_idle(c, f);
+    }
     if (f && f->ended) {
         *wait = true; /* freed at the next step, then looked up again */
         return NULL;
@@ -1097,10 +1112,7 @@ static void expire_flows(struct mos_core *c)
     while (c->nending < ENDING_MAX / 2 && c->nev < EVQ_MAX / 2 && (f = flow_table_expired(c->ft, c->now))) {
         if (f->ended)
             break; /* already ending, freed at the next step */
-        int reason = f->end_reason ? f->end_reason : tcp_state_closed(f) ? FLOW_END_CLOSE : FLOW_END_TIMEOUT;
-        if (reason == FLOW_END_TIMEOUT)
-            c->ctr.flows_timeout++;
-        flow_end(c, f, reason);
+        end_idle(c, f);
     }
 }
 

@@ -10,6 +10,7 @@
 #ifndef MOS_FLOW_TABLE_H
 #define MOS_FLOW_TABLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "counters.h"
@@ -33,10 +34,14 @@ void flow_table_prefetch_flow(const struct flow_table *t, uint32_t hash);
 struct mos_flow *flow_table_insert(struct flow_table *t, const struct mos_flow_key *k, uint32_t hash, uint64_t now);
 /* Oldest flow to evict (time-wait, then half-open, then closing, then established); NULL if empty. */
 struct mos_flow *flow_table_victim(struct flow_table *t);
-/* Move f to the tail of its class list (after every packet). */
+/* Record a packet of f at `now` in class tclass: moves f to the tail of that
+ * class list when the class or the tick changed (see flow_table.c). */
 void flow_table_touch(struct flow_table *t, struct mos_flow *f, int tclass, uint64_t now);
 /* Oldest flow whose timeout has passed at `now`, or NULL. */
 struct mos_flow *flow_table_expired(struct flow_table *t, uint64_t now);
+/* Whether f's own timeout has passed at `now` (flow_table_expired may find
+ * it up to 1/16 of the timeout later; see flow_table.c). */
+bool flow_table_idle_expired(const struct flow_table *t, const struct mos_flow *f, uint64_t now);
 /* Unlink and free (the caller has already freed its streams). */
 void flow_table_remove(struct flow_table *t, struct mos_flow *f);
 uint32_t flow_table_count(const struct flow_table *t);

@@ -176,3 +176,36 @@ Test(flow_table, many_flows_chains)
     }
     flow_table_destroy(big);
 }
+
+/* List order is kept per tick (1/16 of the class timeout rounded down to a
+ * power of two: 1600 / 16 = 100 -> 64 units here). Worked by hand: A at 0,
+ * B at 10, A again at 20 (same tick 0): A stays first. A at 70 (tick 1)
+ * moves behind B. Idle expiry of the flow itself is exact either way. */
+Test(flow_table, order_is_kept_per_tick)
+{
+    static const uint64_t to[TCLASS_COUNT] = {[TCLASS_SYN] = 1600, [TCLASS_ESTABLISHED] = 1600,
+                                              [TCLASS_CLOSING] = 1600, [TCLASS_TIME_WAIT] = 1600};
+    struct flow_table *tt;
+    cr_assert_eq(flow_table_create(8, to, &ctr, &tt), 0);
+    struct mos_flow_key ka, kb;
+    struct mos_pkt pa = pkt(1, 1000, 2, 80), pb = pkt(1, 1001, 2, 80);
+    mos_flow_key_from_pkt(&pa, &ka);
+    mos_flow_key_from_pkt(&pb, &kb);
+    struct mos_flow *a = flow_table_insert(tt, &ka, flow_table_hash(&ka), 0);
+    struct mos_flow *b = flow_table_insert(tt, &kb, flow_table_hash(&kb), 10);
+    flow_table_touch(tt, a, TCLASS_SYN, 20);
+    cr_assert_eq(a->last_ts, 20);
+    cr_assert_eq(flow_table_victim(tt), a, "same tick: A keeps its place");
+    /* B's timeout passed at 1611 but the head A (last 20) is due at 1621 only */
+    cr_assert_null(flow_table_expired(tt, 1615));
+    cr_assert(flow_table_idle_expired(tt, b, 1615), "B itself is overdue");
+    cr_assert_not(flow_table_idle_expired(tt, a, 1615));
+    cr_assert_not(flow_table_idle_expired(tt, b, 1610), "exactly the timeout is not past it");
+    flow_table_touch(tt, a, TCLASS_SYN, 70);
+    cr_assert_eq(flow_table_victim(tt), b, "next tick: A moved behind B");
+    cr_assert_eq(flow_table_expired(tt, 1615), b);
+    /* a class change always moves */
+    flow_table_touch(tt, b, TCLASS_ESTABLISHED, 75);
+    cr_assert_eq(flow_table_victim(tt), a, "SYN before ESTABLISHED in the eviction order");
+    flow_table_destroy(tt);
+}
