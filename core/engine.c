@@ -36,7 +36,12 @@
 
 #define EVQ_MAX 512        /* events of one dispatch point; a packet raises at most ~20 */
 #define ENDING_MAX 64      /* flows ended but not yet freed; also the slab reserve */
-#define BURST 32           /* frames per rx_burst, the DPDK habit */
+/* Frames per rx_burst, and how many frames ahead a frame's flow is
+ * prefetched: at 192k flows, 64/4 spent ~7% less CPU than 32/2 (count.lua,
+ * small workload), the first frames of a burst waiting less for theirs. */
+#define BURST 64
+#define PREFETCH_DIST 4
+_Static_assert(BURST <= 64, "fhint has one bit per frame of a burst");
 #define STEP_BUDGET 1024   /* packets per core_step without events: keeps the host responsive */
 #define TIMERS_MAX 65536
 
@@ -73,7 +78,7 @@ struct mos_core {
     struct mos_frame frames[BURST];
     int nframes, iframe;
     uint32_t fhash[BURST]; /* flow hash hint of each frame of the burst */
-    uint32_t fhint;        /* bit i: fhash[i] is valid */
+    uint64_t fhint;        /* bit i: fhash[i] is valid */
     const struct mos_frame *injected; /* core_process_frame */
     bool io_eof;
     int io_status; /* 0, or the negative code of an input error */
@@ -708,7 +713,7 @@ static void prefetch_burst(struct mos_core *c)
         if (decode_flow_hint(fr->linktype, fr->data, fr->caplen, &k) < 0)
             continue;
         c->fhash[i] = flow_table_hash(&k);
-        c->fhint |= 1u << i;
+        c->fhint |= 1ull << i;
         flow_table_prefetch_bucket(c->ft, c->fhash[i]);
     }
 }
@@ -727,7 +732,7 @@ static bool next_frame(struct mos_core *c, int *rc)
         return true;
     }
     if (c->iframe < c->nframes) {
-        prefetch_ahead(c, c->iframe + 2);
+        prefetch_ahead(c, c->iframe + PREFETCH_DIST);
         c->frame = &c->frames[c->iframe++];
         return true;
     }
@@ -739,8 +744,8 @@ static bool next_frame(struct mos_core *c, int *rc)
     if (n > 0) {
         c->nframes = n;
         prefetch_burst(c);
-        prefetch_ahead(c, 0);
-        prefetch_ahead(c, 1);
+        for (int i = 0; i < PREFETCH_DIST; i++)
+            prefetch_ahead(c, i);
         c->iframe = 1;
         c->frame = &c->frames[0];
         return true;
