@@ -7,7 +7,7 @@
  * checksums, and keeps, per flow, the table that maps each direction's
  * sequence numbers from the sender's space to the wire space after
  * size-changing edits (and acknowledgements back), so both endpoints stay
- * consistent. SACK blocks are not remapped; a retransmission of an edited
+ * consistent, SACK block edges included. A retransmission of an edited
  * segment is forwarded as the sender sent it (documented limitation).
  */
 #ifndef MOS_PKT_REWRITE_H
@@ -46,6 +46,12 @@ int seq_remap_add(struct seq_remap **r, int dir, uint32_t at, int32_t delta);
 uint32_t seq_remap_seq(const struct seq_remap *r, int dir, uint32_t seq);   /* sender space -> wire */
 uint32_t seq_remap_ack(const struct seq_remap *r, int dir, uint32_t ack);   /* wire -> sender space */
 bool seq_remap_active(const struct seq_remap *r, int dir);
+/* SACK edges in the TCP header `tcp` (hlen bytes, options included) name
+ * bytes of dir's stream in wire space: map them back to dir's own space like
+ * acks. Returns how many edges differ; writes the mapped edges into `out`
+ * (a copy of the same header; may be tcp itself, or NULL to only count; the
+ * caller fixes the checksum). Malformed options end the walk. */
+uint32_t seq_remap_sack(const struct seq_remap *r, int dir, const uint8_t *tcp, uint32_t hlen, uint8_t *out);
 void seq_remap_free(struct seq_remap *r);
 
 /* Build a RST+ACK from `from` to `to` of the connection of template packet
