@@ -69,6 +69,7 @@
     X(filters_run) X(handler_errors)                                           \
     /* inline */                                                               \
     X(pkts_forwarded) X(pkts_dropped_handler) X(pkts_dropped_io)               \
+    X(pkts_missed_io)        /* dropped by the device/kernel before reading */  \
     X(pkts_rewritten) X(pkts_injected)
 
 struct mos_counters {

@@ -79,6 +79,7 @@ struct mos_core {
     int nframes, iframe;
     uint32_t fhash[BURST]; /* flow hash hint of each frame of the burst */
     uint64_t fhint;        /* bit i: fhash[i] is valid */
+    uint64_t io_tx_dropped_seen, io_rx_missed_seen; /* io's loss counts already folded in */
     const struct mos_frame *injected; /* core_process_frame */
     bool io_eof;
     int io_status; /* 0, or the negative code of an input error */
@@ -286,7 +287,11 @@ void core_destroy(struct mos_core *c)
     free(c);
 }
 
-void core_set_io(struct mos_core *c, struct mos_io *io) { c->io = io; }
+void core_set_io(struct mos_core *c, struct mos_io *io)
+{
+    c->io = io;
+    c->io_tx_dropped_seen = c->io_rx_missed_seen = 0;
+}
 const char *core_error(const struct mos_core *c) { return c->err; }
 int core_input_status(const struct mos_core *c) { return c->io_status; }
 
@@ -741,6 +746,12 @@ static bool next_frame(struct mos_core *c, int *rc)
         return false;
     }
     int n = c->io->rx_burst(c->io, c->frames, BURST);
+    if (c->io->tx_dropped != c->io_tx_dropped_seen || c->io->rx_missed != c->io_rx_missed_seen) {
+        c->ctr.pkts_dropped_io += c->io->tx_dropped - c->io_tx_dropped_seen;
+        c->ctr.pkts_missed_io += c->io->rx_missed - c->io_rx_missed_seen;
+        c->io_tx_dropped_seen = c->io->tx_dropped;
+        c->io_rx_missed_seen = c->io->rx_missed;
+    }
     if (n > 0) {
         c->nframes = n;
         prefetch_burst(c);

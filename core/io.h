@@ -30,6 +30,13 @@ struct mos_io {
     void (*close)(struct mos_io *io);
     const char *name;
     char err[256];        /* last error, human readable */
+    /* Cumulative losses the io sees below the engine, kept current by the
+     * io and folded into the core's counters after every rx_burst:
+     * frames the device would not take after retries (pkts_dropped_io),
+     * frames the device or kernel dropped before we read them
+     * (pkts_missed_io). Zero for inputs that cannot lose frames. */
+    uint64_t tx_dropped;
+    uint64_t rx_missed;
 };
 
 /* Offline capture (pcap or pcapng, any byte order and resolution) through

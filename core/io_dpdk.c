@@ -12,7 +12,8 @@
  * for frames. tx of a frame of the current burst moves that mbuf to the tx
  * batch (the slot is cleared so it is not freed twice); tx of other bytes
  * copies into a fresh mbuf. Batches go out at the next rx_burst or close;
- * what the device does not accept is freed and counted in tx_dropped.
+ * what the device does not accept is freed and counted in io.tx_dropped
+ * (the engine's pkts_dropped_io).
  *
  * Symmetric RSS: a Toeplitz key made of the 16-bit pattern 0x6d5a repeated
  * hashes (a,b,pa,pb) and (b,a,pb,pa) identically, because every 16-bit
@@ -58,7 +59,8 @@ struct dpdk_io {
     struct rte_mbuf *txq[MAX_PORTS][MAX_BURST];
     int ntx[MAX_PORTS];
     unsigned rr;
-    uint64_t tx_dropped;
+    unsigned bursts;                       /* rx_burst calls, for the stats poll */
+    uint64_t missed_base;                  /* device misses before we opened */
     char namebuf[64];
 };
 
@@ -226,7 +228,7 @@ static void flush_tx(struct dpdk_io *d)
             sent += rte_eth_tx_burst(d->port[p], d->queue, d->txq[p] + sent, (uint16_t)(n - sent));
         for (int i = sent; i < n; i++)
             rte_pktmbuf_free(d->txq[p][i]);
-        d->tx_dropped += (uint64_t)(n - sent);
+        d->io.tx_dropped += (uint64_t)(n - sent);
         d->ntx[p] = 0;
     }
 }
@@ -239,11 +241,32 @@ static void release_held(struct dpdk_io *d)
     d->nheld = 0;
 }
 
+/* Frames the ports dropped on receive (rx ring full: imissed; no mbuf:
+ * rx_nombuf). The device counts per port, not per queue, so only the io of
+ * queue 0 reports them. */
+static uint64_t port_misses(const struct dpdk_io *d)
+{
+    uint64_t m = 0;
+    for (int p = 0; p < d->nports; p++) {
+        struct rte_eth_stats st;
+        if (rte_eth_stats_get(d->port[p], &st) == 0)
+            m += st.imissed + st.rx_nombuf;
+    }
+    return m;
+}
+
+#define STATS_EVERY 1024 /* rx_burst calls between two device stats reads */
+
 static int dpdk_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
 {
     struct dpdk_io *d = (struct dpdk_io *)io;
     flush_tx(d);
     release_held(d);
+    if (d->queue == 0 && ++d->bursts % STATS_EVERY == 0) {
+        uint64_t m = port_misses(d);
+        if (m >= d->missed_base)
+            io->rx_missed = m - d->missed_base;
+    }
     if (max <= 0)
         return 0;
     if (max > MAX_BURST)
@@ -370,6 +393,8 @@ int io_dpdk_open(const uint16_t *port_ids, int nports, uint16_t queue, struct mo
     memcpy(d->port, port_ids, sizeof port_ids[0] * (size_t)nports);
     d->queue = queue;
     d->pool = mp;
+    if (queue == 0)
+        d->missed_base = port_misses(d);
     d->io.rx_burst = dpdk_rx_burst;
     d->io.tx = dpdk_tx;
     d->io.close = dpdk_close;

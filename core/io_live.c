@@ -50,6 +50,7 @@ struct live_io {
     int timeout_ms;
     uint32_t snaplen;
     unsigned rr;             /* first port drained next time, for fairness */
+    unsigned bursts;         /* rx_burst calls, for the kernel stats poll */
     uint8_t *arena;
     size_t arena_cap;
     char namebuf[160];
@@ -122,11 +123,19 @@ static int drain(struct live_io *l, struct rx_ctx *c)
     return 0;
 }
 
+#define STATS_EVERY 256 /* rx_burst calls between two pcap_stats reads */
+
 static int live_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
 {
     struct live_io *l = (struct live_io *)io;
     if (max <= 0)
         return 0;
+    if (++l->bursts % STATS_EVERY == 0) {
+        /* kernel drops since activation, for the engine's pkts_missed_io */
+        uint64_t dropped;
+        if (io_live_stats(io, NULL, &dropped) == 0)
+            io->rx_missed = dropped;
+    }
 
     size_t need = (size_t)max * l->snaplen;
     if (need > l->arena_cap) {

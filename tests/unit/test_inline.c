@@ -271,6 +271,30 @@ Test(inline_mode, sack_blocks_are_remapped_like_acks)
     cr_expect_eq(edges[3], 4100);
 }
 
+/* Losses the io reports (cumulative) reach the counters as deltas: 2 frames
+ * the device refused and 5 it missed after the second packet, 1 and 2 more
+ * later: 3 and 7 in the end, not the sums of what each burst saw. */
+Test(inline_mode, io_losses_are_counted)
+{
+    handshake();
+    c2s(1001, 5001, PKT_ACK, "x");
+    struct etree_host host = {.ctx = NULL, .filter = no_filter, .handler = handler};
+    const struct mos_event *evs;
+    int n;
+    while ((n = core_step(core, &evs)) != MOS_IO_EOF) {
+        cr_assert_geq(n, 0);
+        for (int i = 0; i < n; i++)
+            core_dispatch_c(core, &evs[i], &host);
+        if (X.next == 2)
+            X.io.tx_dropped = 2, X.io.rx_missed = 5;
+        if (X.next == 3)
+            X.io.tx_dropped = 3, X.io.rx_missed = 7;
+    }
+    cr_assert_eq(X.nout, 4);
+    cr_expect_eq(core_counters(core)->pkts_dropped_io, 3);
+    cr_expect_eq(core_counters(core)->pkts_missed_io, 7);
+}
+
 Test(inline_mode, reset_injects_rst_both_ways)
 {
     handshake();
