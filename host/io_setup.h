@@ -7,10 +7,14 @@
  * "dpdk:NAME"), then io.input entries ("file:PATH", "pcap:IF", "dpdk:NAME").
  *
  *  - offline, 1 worker: the worker reads the capture itself;
- *  - offline, N workers: one distributor thread reads the capture once and
- *    copies each frame into the bounded ring of the worker its symmetric
- *    flow hash names (flow_hash_frame), blocking when that ring is full, so
- *    nothing is dropped and every worker sees its frames in capture order;
+ *  - offline, N workers, a regular file: every worker reads the file
+ *    itself and keeps the frames its symmetric flow hash names
+ *    (io_share_worker, io_share.h), in capture order;
+ *  - offline, N workers, anything else (-r - for stdin, a FIFO): one
+ *    distributor thread reads the capture once and copies each frame into
+ *    the bounded ring of the worker io_share_worker names, blocking when
+ *    that ring is full, so nothing is dropped and every worker sees its
+ *    frames in capture order;
  *  - live: one libpcap io per worker, joined to a PACKET_FANOUT_HASH group
  *    when there are several (the kernel's symmetric hash keeps both
  *    directions of a flow on one worker); a pair bridges two interfaces
