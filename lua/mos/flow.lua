@@ -32,12 +32,8 @@ end
 local methods = {}
 local getters = {}
 
-function getters.ctx(f)
-  local id = tonumber(f.id)
-  local t = R.ctx[id]
-  if t == nil then t = {}; R.ctx[id] = t end
-  return t
-end
+local ctx_of = R.ctx_of
+function getters.ctx(f) return ctx_of(tonumber(f.id)) end
 
 local function endpoint(f, side)
   local n = C.mos_flow_endpoint(R.core, f, side, str_buf, 80)
@@ -270,6 +266,9 @@ function methods.off(f, ev, hook, fn) R.flow_off(f, ev, hook, fn, 2) end
 
 ffi.metatype("struct mos_flow", {
   __index = function(f, k)
+    -- ctx first: filters and handlers read it on every event (k is a
+    -- constant in a trace, so the test costs nothing once compiled)
+    if k == "ctx" then return ctx_of(tonumber(f.id)) end
     local m = methods[k]
     if m ~= nil then return m end
     local g = getters[k]

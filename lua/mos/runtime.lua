@@ -134,7 +134,7 @@ R.handler_errors = {}     -- where -> count
 local error_logged = {}   -- where -> lines logged
 local drop_on_error = false
 
-local function handler_failed(id, err, ev, flow, what)
+local function handler_failed(id, err, e, flow, what)
   local where = id_where[id] or "?"
   local n = (R.handler_errors[where] or 0) + 1
   R.handler_errors[where] = n
@@ -144,7 +144,7 @@ local function handler_failed(id, err, ev, flow, what)
   if n <= 10 or n % 1000 == 0 then
     R.log_record({
       level = "error", msg = what .. " error", where = where, error = tostring(err), count = n,
-      event = ev and (R.EVENT_NAMES[ev.event] or (ev.event < 0 and "TIMER") or ("UDE " .. ev.event)) or nil,
+      event = e and (R.EVENT_NAMES[e] or (e < 0 and "TIMER") or ("UDE " .. e)) or nil,
       flow = flow ~= nil and tonumber(flow.id) or nil,
     })
   end
@@ -168,7 +168,8 @@ function R.mark(id)
   P.handler = id
 end
 
-local function call_fn(id, what, ev, flow, a, b, c, d)
+-- e: the raised event's id (for the error report); flow may be nil.
+local function call_fn(id, what, e, flow, a, b, c, d)
   local fn = id_to_fn[id]
   if fn == nil then return nil end
   ncall = ncall + 1
@@ -177,7 +178,7 @@ local function call_fn(id, what, ev, flow, a, b, c, d)
   local ok, res = pcall(fn, a, b, c, d)
   P.handler = 0
   if not ok then
-    handler_failed(id, res, ev, flow, what)
+    handler_failed(id, res, e, flow, what)
     return nil
   end
   return res
@@ -191,8 +192,23 @@ R.flow_regs = {}    -- flow id -> list of {event, hook, id}
 local ended = {}    -- flow ids whose CONN_END was in this batch
 local nended = 0
 
+-- flow.ctx of the flow seen last: a dispatch reads its flow's ctx from
+-- every handler and UDE filter, and the lookup in R.ctx (one entry per
+-- live flow, hundreds of thousands) is then a single compare.
+local memo_fid, memo_ctx = -1, nil
+
+function R.ctx_of(fid)
+  if fid == memo_fid then return memo_ctx end
+  local ctxs = R.ctx
+  local t = ctxs[fid]
+  if t == nil then t = {}; ctxs[fid] = t end
+  memo_fid, memo_ctx = fid, t
+  return t
+end
+
 local function flow_end(fid)
   R.ctx[fid] = nil
+  if fid == memo_fid then memo_fid, memo_ctx = -1, nil end
   local regs = R.flow_regs[fid]
   if regs then
     for i = 1, #regs do R.unref(regs[i][3]) end
@@ -213,22 +229,79 @@ function R.filter_arg_key(v)
 end
 
 local null = nil
--- The UDE part of a walk: nodes start+1 .. stop-1.
-local function walk_udes(t, start, stop, ev, flow, side, arg)
-  local nodes, handlers = t.nodes, t.handlers
+
+-- Trees with UDEs are walked from a Lua copy ("plan") of their flattened
+-- nodes: arrays of plain numbers, the filter arguments resolved, built once
+-- per tree. Reading the cdata nodes instead cost a u64->number conversion
+-- per field and a filter_args lookup per node on every event, for every
+-- flow sharing the tree.
+-- Validity: a tree never changes while it lives (core/event_tree.c), but
+-- the engine frees released trees from its LRU and malloc may hand the
+-- address to another tree; a plan is keyed by the address and kept only
+-- while the tree there has the same id (the hash of its pair set, which
+-- with the append-only UDE registry determines the flattened form), node
+-- and pair counts. The cache is simply emptied when it grows past
+-- PLANS_MAX, so plans of long-freed trees cannot pile up.
+local PLANS_MAX = 4096
+local plans = {}
+local nplans = 0
+local new_tab = require "table.new"
+
+local function plan_of(t, addr)
+  local n, nh = t.nnodes, t.npairs
+  local filt, farg, skip, event = new_tab(n, 0), new_tab(n, 0), new_tab(n, 0), new_tab(n, 0)
+  local hfirst, hcount, hid = new_tab(n, 0), new_tab(n, 0), new_tab(nh, 0)
+  local fargs = R.filter_args
+  for i = 0, n - 1 do
+    local node = t.nodes[i]
+    filt[i] = tonumber(node.filter)
+    farg[i] = fargs[tonumber(node.filter_arg)] -- nil when the UDE has no argument
+    skip[i] = tonumber(node.skip)
+    event[i] = tonumber(node.event)
+    hfirst[i] = tonumber(node.first_handler)
+    hcount[i] = tonumber(node.nhandlers)
+  end
+  for h = 0, nh - 1 do hid[h] = tonumber(t.handlers[h]) end
+  if nplans >= PLANS_MAX then plans, nplans = {}, 0 end
+  local p = { id = ffi.new("uint64_t", t.id), nnodes = n, npairs = nh, filt = filt, farg = farg,
+              skip = skip, event = event, hfirst = hfirst, hcount = hcount, hid = hid }
+  plans[addr] = p
+  nplans = nplans + 1
+  return p
+end
+
+local function plan_for(t)
+  local addr = tonumber(ffi.cast("uintptr_t", t))
+  local p = plans[addr]
+  if p == nil or p.id ~= t.id or p.nnodes ~= t.nnodes or p.npairs ~= t.npairs then
+    p = plan_of(t, addr)
+  end
+  return p
+end
+
+-- Handlers of node j run in tree order; a loop of their own, kept out of
+-- walk_udes's common path (a filter that is false).
+local function run_handlers(p, j, e, flow, side, arg)
+  local hid, evid = p.hid, p.event[j]
+  local h0 = p.hfirst[j]
+  for h = h0, h0 + p.hcount[j] - 1 do
+    call_fn(hid[h], "handler", e, flow, flow, side, evid, arg)
+  end
+end
+
+-- The UDE part of a walk: nodes start .. stop-1 of the plan.
+-- Only plain values and the flow cross into this loop: it is a trace of its
+-- own, and every cdata handed to it (the event record, the tree) would be
+-- boxed, i.e. allocated, on each event instead of living in registers.
+local function walk_udes(p, start, stop, e, flow, side, arg)
+  local filt, farg, skip = p.filt, p.farg, p.skip
   local j = start
-  local node, evid
   while j < stop do
-    node = nodes[j]
-    local fa = R.filter_args[tonumber(node.filter_arg)]
-    if call_fn(tonumber(node.filter), "filter", ev, flow, flow, side, fa) then
-      evid = node.event
-      for h = node.first_handler, node.first_handler + node.nhandlers - 1 do
-        call_fn(tonumber(handlers[h]), "handler", ev, flow, flow, side, evid, arg)
-      end
+    if call_fn(filt[j], "filter", e, flow, flow, side, farg[j]) then
+      run_handlers(p, j, e, flow, side, arg)
       j = j + 1
     else
-      j = node.skip
+      j = skip[j]
     end
   end
 end
@@ -236,22 +309,22 @@ end
 -- The common case (one handler, no UDE below the event) runs without a
 -- loop: a loop met while LuaJIT records the dispatch path aborts the trace
 -- ("inner loop in root trace"), which left the per-event path interpreted.
-local function walk(t, start, ev, flow)
+local function walk(t, start, ev, e, flow)
   local node = t.nodes[start]
   local side = ev.side
   local arg = tonumber(ev.arg)
   local evid = node.event
   local fh, nh = node.first_handler, node.nhandlers
   if nh == 1 then
-    call_fn(tonumber(t.handlers[fh]), "handler", ev, flow, flow, side, evid, arg)
+    call_fn(tonumber(t.handlers[fh]), "handler", e, flow, flow, side, evid, arg)
   elseif nh > 1 then
     local handlers = t.handlers
     for h = fh, fh + nh - 1 do
-      call_fn(tonumber(handlers[h]), "handler", ev, flow, flow, side, evid, arg)
+      call_fn(tonumber(handlers[h]), "handler", e, flow, flow, side, evid, arg)
     end
   end
   local stop = node.skip
-  if start + 1 < stop then walk_udes(t, start + 1, stop, ev, flow, side, arg) end
+  if start + 1 < stop then walk_udes(plan_for(t), start + 1, stop, e, flow, side, arg) end
 end
 
 function R.dispatch(ev)
@@ -260,7 +333,7 @@ function R.dispatch(ev)
   if e < 0 then -- timer: arg is the handler id; one-shot
     local id = tonumber(ev.arg)
     if flow == null then flow = nil end
-    call_fn(id, "timer", ev, flow, flow)
+    call_fn(id, "timer", e, flow, flow)
     R.unref(id)
     return
   end
@@ -276,7 +349,7 @@ function R.dispatch(ev)
     if e < 16 then start = t.root[e] else start = -1
       for i = 0, t.nnodes - 1 do if t.nodes[i].event == e then start = i break end end
     end
-    if start >= 0 then walk(t, start, ev, flow) end
+    if start >= 0 then walk(t, start, ev, e, flow) end
   end
   if e == 3 and flow ~= nil then -- CONN_END: forget the flow after this batch
     nended = nended + 1
