@@ -4,8 +4,9 @@
 -- bytes are moved with flow:read(side, buf, n) (consuming, zero-copy into an
 -- FFI buffer: the shape of mtcp_peek in bench/c_apps/search.c) and searched
 -- with libc memmem. The last #needle-1 bytes of each direction are kept in
--- flow.ctx and copied in front of the new bytes, so a needle straddling two
--- reads is found exactly once (no match fits wholly inside the carry).
+-- a per-flow FFI array (in flow.ctx) and copied in front of the new bytes, so
+-- a needle straddling two reads is found exactly once (no match fits wholly
+-- inside the carry).
 -- search_str.lua is the same app with flow:peek strings and string.find.
 --
 -- Parameters: needle=STRING (default MOSBENCH-NEEDLE-5e1d); udes=N defines
@@ -22,6 +23,7 @@ local param = mos.param or {}
 local needle = param.needle or "MOSBENCH-NEEDLE-5e1d"
 local nlen = #needle
 local keep = nlen - 1
+assert(nlen >= 1 and keep <= 255, "search.lua: the needle must be 1..256 bytes")
 local udes = tonumber(param.udes or 0) or 0
 
 local CHUNK = 16384
@@ -47,16 +49,28 @@ local function count_rest(m, stop) -- m: a match; count it and the later ones
   end
 end
 
+-- Per-flow state, like the C app's struct: for each direction the carry
+-- (the last #needle-1 bytes seen) in one FFI byte array per flow, made at
+-- the flow's first data: [len][keep bytes] per side. A Lua string per
+-- delivery (search_str.lua's way) costs an interned allocation per event.
+local SLOT = keep + 1
+local function state_of(flow)
+  local ctx = flow.ctx
+  local st = ctx.st
+  if st == nil then
+    st = ffi.new("uint8_t[?]", 2 * SLOT) -- zeroed: no carry yet
+    ctx.st = st
+  end
+  return st
+end
+
 -- The n new bytes are at `data`; the carry is copied right before them, so
 -- carry .. data is one contiguous haystack.
-local function scan(ctx, side, n)
-  local carry = ctx[side]
-  local start = keep
-  if carry then
-    local nc = #carry
-    ffi.copy(buf + keep - nc, carry, nc)
-    start = keep - nc
-  end
+local function scan(st, side, n)
+  local base = side * SLOT
+  local nc = st[base]
+  local start = keep - nc
+  if nc > 0 then ffi.copy(buf + start, st + base + 1, nc) end
   local stop = keep + n
   if stop - start >= nlen then
     local m = C.memmem(buf + start, stop - start, ndl, nlen)
@@ -65,14 +79,15 @@ local function scan(ctx, side, n)
   -- new carry: the last `keep` bytes of carry .. new bytes
   local have = stop - start
   local k = have < keep and have or keep
-  ctx[side] = k > 0 and ffi.string(buf + stop - k, k) or nil
+  st[base] = k
+  if k > 0 then ffi.copy(st + base + 1, buf + stop - k, k) end
 end
 
 local function drain_rest(flow, side)
   while true do
     local n = flow:read(side, data, CHUNK)
     if not n or n == 0 then return end
-    scan(flow.ctx, side, n)
+    scan(state_of(flow), side, n)
     if n < CHUNK then return end
   end
 end
@@ -80,7 +95,7 @@ end
 local function drain(flow, side)
   local n = flow:read(side, data, CHUNK)
   if not n or n == 0 then return end
-  scan(flow.ctx, side, n)
+  scan(state_of(flow), side, n)
   if n == CHUNK then drain_rest(flow, side) end
 end
 
