@@ -21,6 +21,16 @@
  * LINKTYPE_ and DLT_ numbers alike) and an exact ns timestamp from that
  * interface's if_tsresol (powers of 10 and of 2) and if_tsoffset.
  *
+ * Classic pcap files that can be reopened (regular files) are read by a
+ * record walker of our own instead: read(2) in 4 MiB chunks, frames handed
+ * out in place, no copy (measured on the benchmark capture: libpcap with the
+ * 1 MiB buffer reads 12 Mpkt/s, the walker ~19: stdio's copy and libpcap's
+ * per-record fread are gone). It takes only the plain format (the four
+ * magics of version 2.4, no FCS bits in the link type field); anything else
+ * stays with libpcap. A burst ends early rather than refill the chunk under
+ * frames already handed out; the refill happens at the next call, when
+ * io.h says those frames are dead.
+ *
  * Invariants:
  *   - pcap_next_ex reuses its buffer, so rx_burst copies each frame into an
  *     arena that lives until the next rx_burst; pointers into the arena are
@@ -40,9 +50,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "io.h"
 
 #define STDIO_BUF (1u << 20)
+#define CL_CHUNK (4u << 20)        /* read(2) size of the classic walker */
+#define CL_MAX_CAPLEN 262144u      /* libpcap's MAXIMUM_SNAPLEN: larger is garbage */
 
 #define NG_SHB 0x0A0D0D0Au         /* Section Header Block type, also the file magic */
 #define NG_BOM 0x1A2B3C4Du         /* byte-order magic inside the SHB */
@@ -81,9 +96,19 @@ struct ng_rec {
     int linktype;
 };
 
+struct cl_reader {                 /* classic pcap, read(2) chunks, in place */
+    int fd;
+    bool swap, nano;
+    int linktype;
+    uint8_t *buf;
+    size_t cap, len, pos;          /* buf[pos, len) not yet consumed */
+    bool eof;
+};
+
 struct pcap_io {
     struct mos_io io;          /* first: the public handle */
-    pcap_t *p;                 /* libpcap, or NULL when ng is used */
+    pcap_t *p;                 /* libpcap, or NULL when ng or cl is used */
+    struct cl_reader *cl;
     struct ng_reader *ng;
     FILE *fp;                  /* the FILE of ng (libpcap owns its own) */
     bool is_pcapng;
@@ -375,6 +400,143 @@ static int ng_next(struct ng_reader *ng, struct ng_rec *rec, char *err, size_t e
     }
 }
 
+/* ---------------------------------------------------- classic pcap walker */
+
+static uint32_t cl_u32(const struct cl_reader *cl, const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return cl->swap ? __builtin_bswap32(v) : v;
+}
+
+static void cl_free(struct cl_reader *cl)
+{
+    if (!cl)
+        return;
+    if (cl->fd >= 0)
+        close(cl->fd);
+    free(cl->buf);
+    free(cl);
+}
+
+/* Move the unconsumed tail to the front and read until `need` bytes are
+ * there or the file ends. 0, or -errno. */
+static int cl_fill(struct cl_reader *cl, size_t need)
+{
+    if (cl->pos > 0) {
+        memmove(cl->buf, cl->buf + cl->pos, cl->len - cl->pos);
+        cl->len -= cl->pos;
+        cl->pos = 0;
+    }
+    while (cl->len < need && !cl->eof) {
+        ssize_t r = read(cl->fd, cl->buf + cl->len, cl->cap - cl->len);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            cl->eof = true;
+        cl->len += (size_t)r;
+    }
+    return 0;
+}
+
+/* Open `path` for the walker when it is a plain classic pcap file: 1 and
+ * *out set; 0 when it is not one (libpcap takes it); < 0 on errors. */
+static int cl_open(const char *path, struct cl_reader **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    uint8_t h[24];
+    ssize_t r = read(fd, h, sizeof(h));
+    uint32_t magic;
+    memcpy(&magic, h, 4);
+    struct cl_reader tmp = {.fd = fd};
+    if (r != (ssize_t)sizeof(h))
+        goto not_ours;
+    if (magic == 0xa1b2c3d4u || magic == 0xa1b23c4du) {
+        tmp.nano = magic == 0xa1b23c4du;
+    } else if (magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u) {
+        tmp.swap = true;
+        tmp.nano = magic == 0x4d3cb2a1u;
+    } else {
+        goto not_ours;
+    }
+    uint16_t vmaj, vmin;
+    memcpy(&vmaj, h + 4, 2);
+    memcpy(&vmin, h + 6, 2);
+    if (tmp.swap) {
+        vmaj = __builtin_bswap16(vmaj);
+        vmin = __builtin_bswap16(vmin);
+    }
+    uint32_t network = cl_u32(&tmp, h + 20);
+    if (vmaj != 2 || vmin != 4 || (network & 0xffff0000u) != 0)
+        goto not_ours; /* old versions, FCS bits: libpcap knows them */
+    struct cl_reader *cl = calloc(1, sizeof(*cl));
+    uint8_t *buf = malloc(CL_CHUNK);
+    if (!cl || !buf) {
+        free(cl);
+        free(buf);
+        close(fd);
+        return -ENOMEM;
+    }
+    *cl = tmp;
+    cl->linktype = (int)network;
+    cl->buf = buf;
+    cl->cap = CL_CHUNK;
+    *out = cl;
+    return 1;
+not_ours:
+    close(fd);
+    return 0;
+}
+
+/* The next record, in place: 1; 0 when it is not all in the buffer and
+ * refilling is not allowed now; MOS_IO_EOF (err set when the file was cut
+ * inside a record); -EPROTO on a record no capture tool writes (err set). */
+static int cl_next(struct cl_reader *cl, bool may_fill, struct ng_rec *rec, char *err, size_t errlen)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        size_t avail = cl->len - cl->pos;
+        if (avail >= 16) {
+            const uint8_t *h = cl->buf + cl->pos;
+            uint32_t caplen = cl_u32(cl, h + 8);
+            if (caplen > CL_MAX_CAPLEN) {
+                snprintf(err, errlen, "bad record: captured length %u is more than %u", caplen, CL_MAX_CAPLEN);
+                return -EPROTO;
+            }
+            if (avail >= 16 + (size_t)caplen) {
+                uint64_t sec = cl_u32(cl, h), frac = cl_u32(cl, h + 4);
+                rec->data = h + 16;
+                rec->caplen = caplen;
+                rec->wirelen = cl_u32(cl, h + 12);
+                rec->ts_ns = sec * 1000000000ull + (cl->nano ? frac : frac * 1000ull);
+                rec->linktype = cl->linktype;
+                cl->pos += 16 + (size_t)caplen;
+                return 1;
+            }
+            if (cl->eof) {
+                snprintf(err, errlen, "record of %u bytes cut after %zu", caplen, avail - 16);
+                return MOS_IO_EOF;
+            }
+        } else if (cl->eof) {
+            if (avail)
+                snprintf(err, errlen, "record header cut after %zu bytes", avail);
+            return MOS_IO_EOF;
+        }
+        if (!may_fill)
+            return 0;
+        int rc = cl_fill(cl, 16 + CL_MAX_CAPLEN);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s", strerror(-rc));
+            return -EIO;
+        }
+    }
+    return MOS_IO_EOF; /* not reached: a fill either completes a record or ends the file */
+}
+
 /* ------------------------------------------------------------------- input */
 
 static int arena_reserve(struct pcap_io *pi, size_t need)
@@ -461,9 +623,20 @@ static int fallback_mid_read(struct pcap_io *pi)
 
 /* One record from whichever reader is active: 1, MOS_IO_EOF (io->err set
  * when truncated) or another negative code with io->err set. */
-static int next_record(struct pcap_io *pi, struct ng_rec *rec)
+static int next_record(struct pcap_io *pi, struct ng_rec *rec, bool may_fill)
 {
     struct mos_io *io = &pi->io;
+    if (pi->cl) {
+        char msg[160] = "";
+        int r = cl_next(pi->cl, may_fill, rec, msg, sizeof(msg));
+        if (r == MOS_IO_EOF && msg[0])
+            snprintf(io->err, sizeof(io->err), "%.120s: capture file truncated after %llu packets (%.80s)",
+                     pi->path, (unsigned long long)pi->npkts, msg);
+        else if (r < 0 && r != MOS_IO_EOF)
+            snprintf(io->err, sizeof(io->err), "%.100s: read error after %llu packets: %.120s", pi->path,
+                     (unsigned long long)pi->npkts, msg);
+        return r;
+    }
     if (pi->ng) {
         char msg[200] = "";
         int r = ng_next(pi->ng, rec, msg, sizeof(msg));
@@ -502,11 +675,31 @@ static int next_record(struct pcap_io *pi, struct ng_rec *rec)
     }
     if (pi->is_pcapng) {
         int r = fallback_mid_read(pi);
-        return r < 0 ? r : next_record(pi, rec);
+        return r < 0 ? r : next_record(pi, rec, may_fill);
     }
     snprintf(io->err, sizeof(io->err), "%.120s: read error after %llu packets: %.80s", pi->path,
              (unsigned long long)pi->npkts, msg);
     return -EPROTO;
+}
+
+/* The walker's frames stay in its chunk: no copy. */
+static int cl_rx_burst(struct pcap_io *pi, struct mos_frame *frames, int max)
+{
+    int n = 0;
+    while (n < max) {
+        struct ng_rec rec;
+        int rc = next_record(pi, &rec, n == 0); /* refill only before the first frame */
+        if (rc == 0)
+            break;
+        if (rc != 1) {
+            pi->pending = rc;
+            break;
+        }
+        frames[n++] = (struct mos_frame){.data = rec.data, .caplen = rec.caplen, .wirelen = rec.wirelen,
+                                         .ts_ns = rec.ts_ns, .linktype = rec.linktype};
+        pi->npkts++;
+    }
+    return n > 0 ? n : pi->pending;
 }
 
 static int pcap_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
@@ -514,11 +707,13 @@ static int pcap_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
     struct pcap_io *pi = (struct pcap_io *)io;
     if (pi->pending) /* EOF and errors are sticky */
         return pi->pending;
+    if (pi->cl)
+        return cl_rx_burst(pi, frames, max);
     size_t used = 0;
     int n = 0;
     while (n < max) {
         struct ng_rec rec;
-        int rc = next_record(pi, &rec);
+        int rc = next_record(pi, &rec, true);
         if (rc != 1) {
             pi->pending = rc;
             break;
@@ -559,6 +754,7 @@ static void pcap_io_close(struct mos_io *io)
     if (pi->fp)
         fclose(pi->fp);
     ng_free(pi->ng);
+    cl_free(pi->cl);
     free(pi->vbuf);
     free(pi->arena);
     free(pi);
@@ -586,6 +782,22 @@ int io_pcap_open_offline(const char *path, struct mos_io **out, char *err, size_
     /* A pipe (mkfifo, stdin) cannot be rewound after a peek, nor reopened
      * for the fallback: there libpcap alone reads, from the first byte. */
     bool seekable = fseek(fp, 0, SEEK_CUR) == 0;
+    if (seekable) {
+        struct cl_reader *cl = NULL;
+        code = cl_open(path, &cl);
+        if (code < 0) {
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-code));
+            goto fail;
+        }
+        if (code == 1) {
+            fclose(fp);
+            free(pi->vbuf);
+            pi->vbuf = NULL;
+            pi->cl = cl;
+            pi->linktype = cl->linktype;
+            goto ready;
+        }
+    }
     pi->is_pcapng = seekable && fread(&magic, 1, 4, fp) == 4 && magic == NG_SHB;
     if (seekable)
         rewind(fp);
@@ -619,6 +831,7 @@ int io_pcap_open_offline(const char *path, struct mos_io **out, char *err, size_
     } else {
         pi->linktype = pcap_datalink(pi->p);
     }
+ready:
     snprintf(pi->name, sizeof(pi->name), "file:%s", path);
     pi->io.rx_burst = pcap_rx_burst;
     pi->io.tx = NULL;
