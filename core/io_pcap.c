@@ -450,12 +450,11 @@ static int cl_open(const char *path, struct cl_reader **out)
     if (fd < 0)
         return -errno;
     uint8_t h[24];
-    ssize_t r = read(fd, h, sizeof(h));
+    struct cl_reader tmp = {.fd = fd};
+    if (read(fd, h, sizeof(h)) != (ssize_t)sizeof(h))
+        goto not_ours;
     uint32_t magic;
     memcpy(&magic, h, 4);
-    struct cl_reader tmp = {.fd = fd};
-    if (r != (ssize_t)sizeof(h))
-        goto not_ours;
     if (magic == 0xa1b2c3d4u || magic == 0xa1b23c4du) {
         tmp.nano = magic == 0xa1b23c4du;
     } else if (magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u) {
