@@ -25,6 +25,7 @@
 enum host_exit { HOST_EXIT_OK = 0, HOST_EXIT_RUNTIME = 1, HOST_EXIT_USAGE = 2, HOST_EXIT_STUCK = 3 };
 
 #define HOST_NAME_SLOTS 512  /* handler names remembered per core (ring by id) */
+#define HOST_ONCE_SLOTS 32   /* distinct worker messages remembered (messages.c) */
 
 struct host_name {
     int32_t id;
@@ -71,6 +72,9 @@ struct mos_host {
     struct mos_config cfg;
     struct host_worker workers[HOST_MAX_CORES];
     pthread_mutex_t stats_lock;
+    pthread_mutex_t once_lock;          /* mos_host_once (messages.c) */
+    uint64_t once_seen[HOST_ONCE_SLOTS]; /* hashes of messages already printed */
+    unsigned once_n;
     struct io_setup *ios;    /* inputs of every worker (io_setup.c) */
     /* watchdog.c: the monitor thread (handler timeouts, --watch) */
     unsigned reload_requests;          /* bumped by the monitor on a --watch change */

@@ -200,6 +200,7 @@ int main(int argc, char **argv)
     struct mos_host *h = &host;
     h->verbosity = 1;
     pthread_mutex_init(&h->stats_lock, NULL);
+    pthread_mutex_init(&h->once_lock, NULL);
     struct override ov[256];
     int nov = 0;
     if (parse_args(h, argc, argv, ov, &nov) < 0)

@@ -40,6 +40,10 @@ int mos_host_name_handler(struct mos_host *h, int core, int id, const char *wher
 /* Write the --stats file now (no-op without --stats); lua_kb is this core's
  * Lua heap, remembered for the file. */
 int mos_host_write_stats(struct mos_host *h, int core, double lua_kb);
+/* 1 the first time any worker passes this message text, 0 after: the
+ * workers of one capture meet its end (or its truncation) alike, and the
+ * user should read about it once. */
+int mos_host_once(struct mos_host *h, const char *msg);
 /* Modification time of a file in ns, or a negative errno code. */
 int64_t mos_host_mtime_ns(const char *path);
 

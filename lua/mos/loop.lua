@@ -102,10 +102,12 @@ function M.main(opts)
     local n = C.mos_core_step(core, evp)
     if n < 0 then
       local msg = ffi.string(C.mos_core_error(core))
+      -- the workers of one capture all meet its end: say it once
+      local say = host == nil or C.mos_host_once(host, msg) ~= 0
       if n ~= MOS_IO_EOF or C.mos_core_input_status(core) < 0 then
-        io.stderr:write("mos-lua: input error: ", msg, "\n")
+        if say then io.stderr:write("mos-lua: input error: ", msg, "\n") end
         rc = EXIT_RUNTIME
-      elseif msg ~= "" then
+      elseif msg ~= "" and say then
         io.stderr:write("mos-lua: warning: ", msg, "\n")
       end
       break

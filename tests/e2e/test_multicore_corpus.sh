@@ -119,8 +119,8 @@ verbose_path "$PCAPS/zeek-tcp-retransmit-timeout.pcapng" "each read the capture"
 # Corpus captures fit in one 4 MiB read of io_pcap.c's record walker: a
 # generated one of ~25 MB (2,000 connections, ~3 KB each way, interleaved)
 # crosses read boundaries with records cut in two, and a copy cut inside its
-# last record ends with the truncation warning; both must give -n 1's output
-# with -n 2 and 3.
+# last record ends with the truncation warning (said once, not once per
+# worker); both must give -n 1's output with -n 2 and 3.
 if python3 - "$TMP/big.pcap" "$MOS_SOURCE_DIR/tests/e2e/craft" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[2])
@@ -148,9 +148,10 @@ then
         check 2 "$cap"
         check 3 "$cap"
     done
-    if ! grep -q "truncated" "$TMP/err3"; then
+    # every worker meets the cut; the user reads about it once
+    if [ "$(grep -c "truncated" "$TMP/err3")" != 1 ]; then
         fail=$((fail + 1))
-        echo "FAIL: the cut capture did not warn: $(head -c 300 "$TMP/err3")"
+        echo "FAIL: the cut capture did not warn exactly once with -n 3: $(head -c 400 "$TMP/err3")"
     fi
 else
     fail=$((fail + 1))
