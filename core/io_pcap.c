@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -124,19 +125,23 @@ struct pcap_io {
 
 /* ------------------------------------------------------------ pcapng reader */
 
-static uint32_t ng_u32(const struct ng_reader *ng, const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return ng->swap ? __builtin_bswap32(v) : v;
-}
-
-static uint16_t ng_u16(const struct ng_reader *ng, const uint8_t *p)
+/* Fields of a file written in either byte order (both readers). */
+static uint16_t get16(bool swap, const uint8_t *p)
 {
     uint16_t v;
     memcpy(&v, p, 2);
-    return ng->swap ? __builtin_bswap16(v) : v;
+    return swap ? __builtin_bswap16(v) : v;
 }
+
+static uint32_t get32(bool swap, const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return swap ? __builtin_bswap32(v) : v;
+}
+
+static uint32_t ng_u32(const struct ng_reader *ng, const uint8_t *p) { return get32(ng->swap, p); }
+static uint16_t ng_u16(const struct ng_reader *ng, const uint8_t *p) { return get16(ng->swap, p); }
 
 static uint64_t ng_u64(const struct ng_reader *ng, const uint8_t *p)
 {
@@ -402,13 +407,6 @@ static int ng_next(struct ng_reader *ng, struct ng_rec *rec, char *err, size_t e
 
 /* ---------------------------------------------------- classic pcap walker */
 
-static uint32_t cl_u32(const struct cl_reader *cl, const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return cl->swap ? __builtin_bswap32(v) : v;
-}
-
 static void cl_free(struct cl_reader *cl)
 {
     if (!cl)
@@ -442,10 +440,15 @@ static int cl_fill(struct cl_reader *cl, size_t need)
     return 0;
 }
 
-/* Open `path` for the walker when it is a plain classic pcap file: 1 and
- * *out set; 0 when it is not one (libpcap takes it); < 0 on errors. */
+/* Open `path` for the walker when it is a regular file in plain classic
+ * pcap: 1 and *out set; 0 otherwise (libpcap or the pcapng reader takes
+ * it; a pipe is not even opened here, so no byte of it is lost); < 0 on
+ * errors. */
 static int cl_open(const char *path, struct cl_reader **out)
 {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0; /* a missing file is reported by the usual open */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -463,14 +466,8 @@ static int cl_open(const char *path, struct cl_reader **out)
     } else {
         goto not_ours;
     }
-    uint16_t vmaj, vmin;
-    memcpy(&vmaj, h + 4, 2);
-    memcpy(&vmin, h + 6, 2);
-    if (tmp.swap) {
-        vmaj = __builtin_bswap16(vmaj);
-        vmin = __builtin_bswap16(vmin);
-    }
-    uint32_t network = cl_u32(&tmp, h + 20);
+    uint16_t vmaj = get16(tmp.swap, h + 4), vmin = get16(tmp.swap, h + 6);
+    uint32_t network = get32(tmp.swap, h + 20);
     if (vmaj != 2 || vmin != 4 || (network & 0xffff0000u) != 0)
         goto not_ours; /* old versions, FCS bits: libpcap knows them */
     struct cl_reader *cl = calloc(1, sizeof(*cl));
@@ -501,16 +498,16 @@ static int cl_next(struct cl_reader *cl, bool may_fill, struct ng_rec *rec, char
         size_t avail = cl->len - cl->pos;
         if (avail >= 16) {
             const uint8_t *h = cl->buf + cl->pos;
-            uint32_t caplen = cl_u32(cl, h + 8);
+            uint32_t caplen = get32(cl->swap, h + 8);
             if (caplen > CL_MAX_CAPLEN) {
                 snprintf(err, errlen, "bad record: captured length %u is more than %u", caplen, CL_MAX_CAPLEN);
                 return -EPROTO;
             }
             if (avail >= 16 + (size_t)caplen) {
-                uint64_t sec = cl_u32(cl, h), frac = cl_u32(cl, h + 4);
+                uint64_t sec = get32(cl->swap, h), frac = get32(cl->swap, h + 4);
                 rec->data = h + 16;
                 rec->caplen = caplen;
-                rec->wirelen = cl_u32(cl, h + 12);
+                rec->wirelen = get32(cl->swap, h + 12);
                 rec->ts_ns = sec * 1000000000ull + (cl->nano ? frac : frac * 1000ull);
                 rec->linktype = cl->linktype;
                 cl->pos += 16 + (size_t)caplen;
@@ -770,7 +767,16 @@ int io_pcap_open_offline(const char *path, struct mos_io **out, char *err, size_
         return -ENOMEM;
     }
     snprintf(pi->path, sizeof(pi->path), "%s", path);
-    int code = 0;
+    int code = cl_open(path, &pi->cl);
+    if (code < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-code));
+        free(pi);
+        return code;
+    }
+    if (code == 1) {
+        pi->linktype = pi->cl->linktype;
+        goto ready;
+    }
     FILE *fp = open_buffered(pi, err, errlen, &code);
     if (fp == NULL) {
         free(pi->vbuf);
@@ -781,22 +787,6 @@ int io_pcap_open_offline(const char *path, struct mos_io **out, char *err, size_
     /* A pipe (mkfifo, stdin) cannot be rewound after a peek, nor reopened
      * for the fallback: there libpcap alone reads, from the first byte. */
     bool seekable = fseek(fp, 0, SEEK_CUR) == 0;
-    if (seekable) {
-        struct cl_reader *cl = NULL;
-        code = cl_open(path, &cl);
-        if (code < 0) {
-            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-code));
-            goto fail;
-        }
-        if (code == 1) {
-            fclose(fp);
-            free(pi->vbuf);
-            pi->vbuf = NULL;
-            pi->cl = cl;
-            pi->linktype = cl->linktype;
-            goto ready;
-        }
-    }
     pi->is_pcapng = seekable && fread(&magic, 1, 4, fp) == 4 && magic == NG_SHB;
     if (seekable)
         rewind(fp);
