@@ -15,7 +15,7 @@
  * freed about a second after its flow's last packet, cold in the cache, and
  * writing a link into it cost a cache miss per free.
  *
- * Bound: `in_use` (bytes handed out) never exceeds memcap. `resident`
+ * Bound: bytes handed out (counter buf_bytes_in_use) never exceed memcap. `resident`
  * counts carved bytes not released to the kernel; before carving past the
  * memcap, warm free chunks of page size or more are released with
  * MADV_DONTNEED and moved to their class's cold stack (reused after the
@@ -54,19 +54,9 @@ struct buf_pool {
     void **arenas;
     size_t narenas, arenas_cap;
     uint64_t memcap;
-    struct buf_pool_stats st;
-    struct mos_counters *ctr;
+    uint64_t resident;
+    struct mos_counters *ctr;      /* the buf_* figures live there */
 };
-
-static void publish(struct buf_pool *p)
-{
-    if (!p->ctr)
-        return;
-    p->ctr->buf_bytes_in_use = p->st.in_use;
-    p->ctr->buf_bytes_peak = p->st.peak_in_use;
-    p->ctr->buf_memcap_refused = p->st.refused;
-    p->ctr->buf_bytes_released = p->st.released;
-}
 
 int buf_pool_create(uint64_t memcap, struct mos_counters *ctr, struct buf_pool **out)
 {
@@ -110,17 +100,17 @@ static uint32_t class_bytes(int k) { return 1u << (BUF_POOL_MIN_SHIFT + (unsigne
  * more bytes fit under the memcap. */
 static void release_warm(struct buf_pool *p, uint64_t need)
 {
-    for (int k = NCLASS - 1; k >= 0 && p->st.resident + need > p->memcap; k--) {
+    for (int k = NCLASS - 1; k >= 0 && p->resident + need > p->memcap; k--) {
         uint32_t sz = class_bytes(k);
         if (sz < PAGE_BYTES)
             break;
         struct class_state *cs = &p->cls[k];
-        while (cs->nwarm && p->st.resident + need > p->memcap) {
+        while (cs->nwarm && p->resident + need > p->memcap) {
             void *c = cs->warm[--cs->nwarm];
             (void)madvise(c, sz, MADV_DONTNEED);
             cs->cold[cs->ncold++] = c;
-            p->st.resident -= sz;
-            p->st.released += sz;
+            p->resident -= sz;
+            p->ctr->buf_bytes_released += sz;
         }
     }
 }
@@ -163,10 +153,10 @@ static int new_arena(struct buf_pool *p, int k)
 
 static void account_alloc(struct buf_pool *p, uint64_t sz)
 {
-    p->st.in_use += sz;
-    if (p->st.in_use > p->st.peak_in_use)
-        p->st.peak_in_use = p->st.in_use;
-    publish(p);
+    struct mos_counters *c = p->ctr;
+    c->buf_bytes_in_use += sz;
+    if (c->buf_bytes_in_use > c->buf_bytes_peak)
+        c->buf_bytes_peak = c->buf_bytes_in_use;
 }
 
 void *buf_pool_alloc(struct buf_pool *p, uint32_t size)
@@ -175,9 +165,8 @@ void *buf_pool_alloc(struct buf_pool *p, uint32_t size)
         return malloc(size);
     int k = class_of(size);
     uint64_t sz = k < 0 ? size : class_bytes(k);
-    if (p->st.in_use + sz > p->memcap) {
-        p->st.refused++;
-        publish(p);
+    if (p->ctr->buf_bytes_in_use + sz > p->memcap) {
+        p->ctr->buf_memcap_refused++;
         return NULL;
     }
     if (k < 0) {
@@ -192,7 +181,7 @@ void *buf_pool_alloc(struct buf_pool *p, uint32_t size)
         c = cs->warm[--cs->nwarm];
     } else {
         /* cold chunks and new carving both add resident bytes */
-        if (p->st.resident + sz > p->memcap)
+        if (p->resident + sz > p->memcap)
             release_warm(p, sz);
         if (cs->ncold) {
             c = cs->cold[--cs->ncold];
@@ -204,7 +193,7 @@ void *buf_pool_alloc(struct buf_pool *p, uint32_t size)
             cs->carve_left -= (uint32_t)sz;
             cs->carved++;
         }
-        p->st.resident += sz;
+        p->resident += sz;
     }
     account_alloc(p, sz);
     return c;
@@ -220,22 +209,13 @@ void buf_pool_free(struct buf_pool *p, void *block, uint32_t size)
     }
     int k = class_of(size);
     if (k < 0) {
-        p->st.in_use -= size;
-        publish(p);
+        p->ctr->buf_bytes_in_use -= size;
         free(block);
         return;
     }
     struct class_state *cs = &p->cls[k];
     cs->warm[cs->nwarm++] = block;
-    p->st.in_use -= class_bytes(k);
-    publish(p);
+    p->ctr->buf_bytes_in_use -= class_bytes(k);
 }
 
-void buf_pool_get_stats(const struct buf_pool *p, struct buf_pool_stats *out)
-{
-    if (!p) {
-        memset(out, 0, sizeof(*out));
-        return;
-    }
-    *out = p->st;
-}
+uint64_t buf_pool_resident(const struct buf_pool *p) { return p ? p->resident : 0; }

@@ -19,18 +19,10 @@ struct mos_counters;
 
 struct buf_pool;
 
-struct buf_pool_stats {
-    uint64_t in_use;     /* bytes handed out and not freed */
-    uint64_t resident;   /* bytes of pool chunks that may be backed by memory */
-    uint64_t peak_in_use;
-    uint64_t refused;    /* allocations refused at the memcap */
-    uint64_t released;   /* bytes given back to the kernel under memcap pressure */
-};
-
 /* memcap bounds the bytes in use and, as far as whole pages allow, the
  * resident bytes (freed chunks are released to the kernel before the pool
- * grows past it). ctr (may be NULL) gets the buf_* counters (counters.h),
- * written by the owning core's thread only. */
+ * grows past it). The pool keeps its figures in ctr's buf_* counters
+ * (counters.h), written by the owning core's thread only. */
 int buf_pool_create(uint64_t memcap, struct mos_counters *ctr, struct buf_pool **out);
 void buf_pool_destroy(struct buf_pool *p);
 /* A block of at least `size` bytes (`size` itself when it is a power of two
@@ -39,6 +31,7 @@ void buf_pool_destroy(struct buf_pool *p);
 void *buf_pool_alloc(struct buf_pool *p, uint32_t size);
 /* `size` must be the size passed to buf_pool_alloc. */
 void buf_pool_free(struct buf_pool *p, void *block, uint32_t size);
-void buf_pool_get_stats(const struct buf_pool *p, struct buf_pool_stats *out);
+/* Bytes of pool chunks that may be backed by memory (carved, not released). */
+uint64_t buf_pool_resident(const struct buf_pool *p);
 
 #endif

@@ -13,38 +13,34 @@
 #include "counters.h"
 #include "stream_buf.h"
 
-static struct buf_pool_stats stats_of(const struct buf_pool *p)
-{
-    struct buf_pool_stats s;
-    buf_pool_get_stats(p, &s);
-    return s;
-}
+/* the pool's figures are its buf_* counters (and buf_pool_resident) */
+static struct mos_counters ctr;
 
 Test(buf_pool, rounds_up_to_a_class_and_reuses_freed_chunks)
 {
     struct buf_pool *p;
-    cr_assert_eq(buf_pool_create(64u << 20, NULL, &p), 0);
+    cr_assert_eq(buf_pool_create(64u << 20, &ctr, &p), 0);
     uint8_t *a = buf_pool_alloc(p, 100);     /* 2 KiB class */
     uint8_t *b = buf_pool_alloc(p, 3000);    /* 4 KiB class */
     cr_assert(a && b);
     memset(a, 0xaa, 2048);                   /* the whole class size is usable */
     memset(b, 0xbb, 4096);
-    cr_assert_eq(stats_of(p).in_use, 2048 + 4096);
+    cr_assert_eq(ctr.buf_bytes_in_use, 2048 + 4096);
     buf_pool_free(p, a, 100);
-    cr_assert_eq(stats_of(p).in_use, 4096);
+    cr_assert_eq(ctr.buf_bytes_in_use, 4096);
     uint8_t *c = buf_pool_alloc(p, 2048);
     cr_assert_eq(c, a, "a freed chunk is handed out again (LIFO)");
     buf_pool_free(p, b, 3000);
     buf_pool_free(p, c, 2048);
-    cr_assert_eq(stats_of(p).in_use, 0);
-    cr_assert_eq(stats_of(p).peak_in_use, 2048 + 4096);
+    cr_assert_eq(ctr.buf_bytes_in_use, 0);
+    cr_assert_eq(ctr.buf_bytes_peak, 2048 + 4096);
     buf_pool_destroy(p);
 }
 
 Test(buf_pool, chunks_of_one_class_do_not_overlap)
 {
     struct buf_pool *p;
-    cr_assert_eq(buf_pool_create(64u << 20, NULL, &p), 0);
+    cr_assert_eq(buf_pool_create(64u << 20, &ctr, &p), 0);
     enum { N = 1500 };                       /* more than one 2 MiB arena of 4 KiB chunks */
     static uint8_t *blk[N];
     for (int i = 0; i < N; i++) {
@@ -57,20 +53,18 @@ Test(buf_pool, chunks_of_one_class_do_not_overlap)
             cr_assert_eq(blk[i][j], (uint8_t)(i & 0xff), "chunk %d was overwritten", i);
     for (int i = 0; i < N; i++)
         buf_pool_free(p, blk[i], 4096);
-    cr_assert_eq(stats_of(p).in_use, 0);
+    cr_assert_eq(ctr.buf_bytes_in_use, 0);
     buf_pool_destroy(p);
 }
 
 Test(buf_pool, memcap_refuses_and_counts)
 {
     struct buf_pool *p;
-    struct mos_counters ctr = {0};
     cr_assert_eq(buf_pool_create(64 * 1024, &ctr, &p), 0);
     void *x[16];
     for (int i = 0; i < 16; i++)
         cr_assert_not_null(x[i] = buf_pool_alloc(p, 4096)); /* 16 x 4 KiB = the cap */
     cr_assert_null(buf_pool_alloc(p, 2048));
-    cr_assert_eq(stats_of(p).refused, 1);
     cr_assert_eq(ctr.buf_memcap_refused, 1);
     cr_assert_eq(ctr.buf_bytes_in_use, 64 * 1024);
     cr_assert_eq(ctr.buf_bytes_peak, 64 * 1024);
@@ -87,22 +81,21 @@ Test(buf_pool, free_chunks_are_released_before_growing_past_the_memcap)
      * resident), then ask for 32 KiB chunks: the pool must give 8 KiB chunks
      * back to the kernel rather than hold 512 KiB. */
     struct buf_pool *p;
-    cr_assert_eq(buf_pool_create(256 * 1024, NULL, &p), 0);
+    cr_assert_eq(buf_pool_create(256 * 1024, &ctr, &p), 0);
     void *x[32];
     for (int i = 0; i < 32; i++)
         cr_assert_not_null(x[i] = buf_pool_alloc(p, 8192));
     for (int i = 0; i < 32; i++)
         buf_pool_free(p, x[i], 8192);
-    cr_assert_eq(stats_of(p).resident, 256 * 1024);
+    cr_assert_eq(buf_pool_resident(p), 256 * 1024);
     void *y[8];
     for (int i = 0; i < 8; i++) {
         cr_assert_not_null(y[i] = buf_pool_alloc(p, 32768));
         memset(y[i], 1, 32768);
     }
-    struct buf_pool_stats s = stats_of(p);
-    cr_assert_eq(s.in_use, 256 * 1024);
-    cr_assert_leq(s.resident, 256 * 1024);
-    cr_assert_eq(s.released, 256 * 1024);
+    cr_assert_eq(ctr.buf_bytes_in_use, 256 * 1024);
+    cr_assert_leq(buf_pool_resident(p), 256 * 1024);
+    cr_assert_eq(ctr.buf_bytes_released, 256 * 1024);
     /* released chunks come back (zeroed by the kernel) when their class asks */
     for (int i = 0; i < 8; i++)
         buf_pool_free(p, y[i], 32768);
@@ -116,21 +109,21 @@ Test(buf_pool, free_chunks_are_released_before_growing_past_the_memcap)
 Test(buf_pool, sizes_beyond_the_largest_class_use_malloc_under_the_same_cap)
 {
     struct buf_pool *p;
-    cr_assert_eq(buf_pool_create(4u << 20, NULL, &p), 0);
+    cr_assert_eq(buf_pool_create(4u << 20, &ctr, &p), 0);
     uint32_t big = (1u << BUF_POOL_MAX_SHIFT) + 1;
     void *a = buf_pool_alloc(p, big);
     cr_assert_not_null(a);
-    cr_assert_eq(stats_of(p).in_use, big);
+    cr_assert_eq(ctr.buf_bytes_in_use, big);
     cr_assert_null(buf_pool_alloc(p, 3u << 20), "over the 4 MiB cap");
     buf_pool_free(p, a, big);
-    cr_assert_eq(stats_of(p).in_use, 0);
+    cr_assert_eq(ctr.buf_bytes_in_use, 0);
     buf_pool_destroy(p);
 }
 
 Test(buf_pool, stream_rings_grow_through_the_pool_and_fail_cleanly_at_the_cap)
 {
     struct buf_pool *p;
-    cr_assert_eq(buf_pool_create(64 * 1024, NULL, &p), 0);
+    cr_assert_eq(buf_pool_create(64 * 1024, &ctr, &p), 0);
     struct stream_buf b;
     stream_buf_init(&b, 1u << 20);
     uint8_t data[4000];
@@ -150,6 +143,6 @@ Test(buf_pool, stream_rings_grow_through_the_pool_and_fail_cleanly_at_the_cap)
     cr_assert_eq(stream_buf_consume(&b, out, 8), 8);
     cr_assert_eq(out[7], 7);
     stream_buf_free(&b, p);
-    cr_assert_eq(stats_of(p).in_use, 0);
+    cr_assert_eq(ctr.buf_bytes_in_use, 0);
     buf_pool_destroy(p);
 }
