@@ -166,6 +166,7 @@ static void tcp_options(struct mos_pkt *p, const uint8_t *o, uint32_t len)
                     p->sack[k][1] = rd32(v + 8 * k + 4);
                 }
                 p->nsack = (uint8_t)n;
+                p->sack_off = (uint8_t)(TCP_MIN_HLEN + i + 2); /* for inline remapping */
             }
             break;
         case 8:

@@ -1061,8 +1061,7 @@ static void remap_outgoing(struct mos_core *c)
     uint32_t wire_ack = (uint32_t)t[8] << 24 | (uint32_t)t[9] << 16 | (uint32_t)t[10] << 8 | t[11];
     /* SACK blocks of this packet name the receiver's bytes as the sender saw
      * them on the wire: they go back to the receiver's space, like the ack */
-    uint32_t hlen = (uint32_t)(t[12] >> 4) * 4;
-    bool sack = (p->tcp_flags & MOS_TCP_ACK) && seq_remap_sack(f->remap, c->receiver, t, hlen, NULL);
+    bool sack = (p->tcp_flags & MOS_TCP_ACK) && seq_remap_sack(f->remap, c->receiver, p, NULL);
     if (seq == wire_seq && ack == wire_ack && !sack)
         return;
     if (!c->owned) {
@@ -1071,10 +1070,8 @@ static void remap_outgoing(struct mos_core *c)
         c->owned = true;
         c->txlen = c->frame->caplen;
     }
-    if (sack) {
-        uint8_t *out = c->txbuf + (p->l4 - p->frame);
-        seq_remap_sack(f->remap, c->receiver, out, hlen, out);
-    }
+    if (sack)
+        seq_remap_sack(f->remap, c->receiver, p, c->txbuf + (p->l4 - p->frame));
     pkt_rewrite_set_seq_ack(p, c->txbuf, seq, ack);
     c->edited = true;
 }

@@ -135,6 +135,7 @@ struct mos_pkt {
     bool sack_perm, has_ts;
     uint32_t tsval, tsecr;
     uint8_t nsack;             /* SACK blocks parsed (<= 4) */
+    uint8_t sack_off;          /* with nsack: offset of sack[0][0] in the TCP header */
     uint32_t sack[4][2];
 
     const uint8_t *payload;    /* transport payload as captured */

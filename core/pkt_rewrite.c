@@ -210,34 +210,21 @@ uint32_t seq_remap_ack(const struct seq_remap *r, int dir, uint32_t ack)
     return ack;
 }
 
-uint32_t seq_remap_sack(const struct seq_remap *r, int dir, const uint8_t *tcp, uint32_t hlen, uint8_t *out)
+uint32_t seq_remap_sack(const struct seq_remap *r, int dir, const struct mos_pkt *p, uint8_t *tcp_out)
 {
     uint32_t changed = 0;
-    if (!seq_remap_active(r, dir) || hlen <= 20)
+    if (!seq_remap_active(r, dir))
         return 0;
-    for (uint32_t i = 20; i < hlen;) {
-        uint8_t kind = tcp[i];
-        if (kind == 0)
-            break;
-        if (kind == 1) {
-            i++;
-            continue;
+    for (uint32_t k = 0; k < p->nsack; k++) {
+        for (int e = 0; e < 2; e++) {
+            uint32_t wire = p->sack[k][e];
+            uint32_t own = seq_remap_ack(r, dir, wire);
+            if (own == wire)
+                continue;
+            changed++;
+            if (tcp_out)
+                wr32(tcp_out + p->sack_off + 8 * k + 4 * (uint32_t)e, own);
         }
-        if (i + 1 >= hlen || tcp[i + 1] < 2 || i + tcp[i + 1] > hlen)
-            break; /* malformed: leave the rest as it is */
-        uint8_t len = tcp[i + 1];
-        if (kind == 5 && len >= 10 && (len - 2) % 8 == 0) {
-            for (uint32_t e = i + 2; e + 4 <= i + len; e += 4) {
-                uint32_t wire = rd32(tcp + e);
-                uint32_t own = seq_remap_ack(r, dir, wire);
-                if (own != wire) {
-                    changed++;
-                    if (out)
-                        wr32(out + e, own);
-                }
-            }
-        }
-        i += len;
     }
     return changed;
 }

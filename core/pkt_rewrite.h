@@ -46,12 +46,11 @@ int seq_remap_add(struct seq_remap **r, int dir, uint32_t at, int32_t delta);
 uint32_t seq_remap_seq(const struct seq_remap *r, int dir, uint32_t seq);   /* sender space -> wire */
 uint32_t seq_remap_ack(const struct seq_remap *r, int dir, uint32_t ack);   /* wire -> sender space */
 bool seq_remap_active(const struct seq_remap *r, int dir);
-/* SACK edges in the TCP header `tcp` (hlen bytes, options included) name
- * bytes of dir's stream in wire space: map them back to dir's own space like
- * acks. Returns how many edges differ; writes the mapped edges into `out`
- * (a copy of the same header; may be tcp itself, or NULL to only count; the
- * caller fixes the checksum). Malformed options end the walk. */
-uint32_t seq_remap_sack(const struct seq_remap *r, int dir, const uint8_t *tcp, uint32_t hlen, uint8_t *out);
+/* The SACK edges of p (as decoded: they name bytes of dir's stream in wire
+ * space) mapped back to dir's own space like acks. Returns how many edges
+ * differ; writes the mapped edges into tcp_out (the TCP header of p's copy)
+ * when it is not NULL (the caller fixes the checksum). */
+uint32_t seq_remap_sack(const struct seq_remap *r, int dir, const struct mos_pkt *p, uint8_t *tcp_out);
 void seq_remap_free(struct seq_remap *r);
 
 /* Build a RST+ACK from `from` to `to` of the connection of template packet
