@@ -79,7 +79,7 @@ struct mos_core {
     int nframes, iframe;
     uint32_t fhash[BURST]; /* flow hash hint of each frame of the burst */
     uint64_t fhint;        /* bit i: fhash[i] is valid */
-    uint64_t io_tx_dropped_seen, io_rx_missed_seen; /* io's loss counts already folded in */
+    uint64_t io_dropped_seen, io_rx_missed_seen; /* io's loss counts already folded in */
     const struct mos_frame *injected; /* core_process_frame */
     bool io_eof;
     int io_status; /* 0, or the negative code of an input error */
@@ -290,8 +290,19 @@ void core_destroy(struct mos_core *c)
 void core_set_io(struct mos_core *c, struct mos_io *io)
 {
     c->io = io;
-    c->io_tx_dropped_seen = c->io_rx_missed_seen = 0;
+    c->io_dropped_seen = c->io_rx_missed_seen = 0;
 }
+void core_account_io(struct mos_core *c)
+{
+    const struct mos_io *io = c->io;
+    if (!io || (io->dropped == c->io_dropped_seen && io->rx_missed == c->io_rx_missed_seen))
+        return;
+    c->ctr.pkts_dropped_io += io->dropped - c->io_dropped_seen;
+    c->ctr.pkts_missed_io += io->rx_missed - c->io_rx_missed_seen;
+    c->io_dropped_seen = io->dropped;
+    c->io_rx_missed_seen = io->rx_missed;
+}
+
 const char *core_error(const struct mos_core *c) { return c->err; }
 int core_input_status(const struct mos_core *c) { return c->io_status; }
 
@@ -746,12 +757,7 @@ static bool next_frame(struct mos_core *c, int *rc)
         return false;
     }
     int n = c->io->rx_burst(c->io, c->frames, BURST);
-    if (c->io->tx_dropped != c->io_tx_dropped_seen || c->io->rx_missed != c->io_rx_missed_seen) {
-        c->ctr.pkts_dropped_io += c->io->tx_dropped - c->io_tx_dropped_seen;
-        c->ctr.pkts_missed_io += c->io->rx_missed - c->io_rx_missed_seen;
-        c->io_tx_dropped_seen = c->io->tx_dropped;
-        c->io_rx_missed_seen = c->io->rx_missed;
-    }
+    core_account_io(c);
     if (n > 0) {
         c->nframes = n;
         prefetch_burst(c);

@@ -34,6 +34,9 @@ int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out
 /* Ends every flow without events and frees everything. */
 void core_destroy(struct mos_core *c);
 void core_set_io(struct mos_core *c, struct mos_io *io); /* not owned */
+/* Fold the io's loss counts (io.h) into the counters; done after every
+ * rx_burst, and by the host once more when a worker's loop has ended. */
+void core_account_io(struct mos_core *c);
 
 /* --- sockets and registrations (before or during the run) --- */
 int core_socket(struct mos_core *c, int type);                 /* socket id >= 0 */

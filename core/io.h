@@ -31,11 +31,13 @@ struct mos_io {
     const char *name;
     char err[256];        /* last error, human readable */
     /* Cumulative losses the io sees below the engine, kept current by the
-     * io and folded into the core's counters after every rx_burst:
-     * frames the device would not take after retries (pkts_dropped_io),
-     * frames the device or kernel dropped before we read them
-     * (pkts_missed_io). Zero for inputs that cannot lose frames. */
-    uint64_t tx_dropped;
+     * io (from the thread that calls rx_burst) and folded into the core's
+     * counters after every rx_burst (core_account_io): frames the io lost on
+     * their way in or out, e.g. refused by the device after retries or by a
+     * full distributor ring (pkts_dropped_io); frames the device or kernel
+     * dropped before we read them (pkts_missed_io). Zero for inputs that
+     * cannot lose frames. */
+    uint64_t dropped;
     uint64_t rx_missed;
 };
 

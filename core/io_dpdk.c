@@ -12,7 +12,7 @@
  * for frames. tx of a frame of the current burst moves that mbuf to the tx
  * batch (the slot is cleared so it is not freed twice); tx of other bytes
  * copies into a fresh mbuf. Batches go out at the next rx_burst or close;
- * what the device does not accept is freed and counted in io.tx_dropped
+ * what the device does not accept is freed and counted in io.dropped
  * (the engine's pkts_dropped_io).
  *
  * Symmetric RSS: a Toeplitz key made of the 16-bit pattern 0x6d5a repeated
@@ -228,7 +228,7 @@ static void flush_tx(struct dpdk_io *d)
             sent += rte_eth_tx_burst(d->port[p], d->queue, d->txq[p] + sent, (uint16_t)(n - sent));
         for (int i = sent; i < n; i++)
             rte_pktmbuf_free(d->txq[p][i]);
-        d->io.tx_dropped += (uint64_t)(n - sent);
+        d->io.dropped += (uint64_t)(n - sent);
         d->ntx[p] = 0;
     }
 }

@@ -36,8 +36,8 @@
  * drops and counts the frame (pkts_dropped_io of that worker), and keeps
  * dropping without waiting while the ring stays full, so one stuck worker
  * never stalls the NIC for the others. The count travels through an atomic
- * in the ring and is added to the core's counters by the worker itself (the
- * only thread that writes them).
+ * in the ring; the worker copies it into its io's `dropped` (io.h), which
+ * the engine folds into pkts_dropped_io like any io's losses.
  *
  * Inline transmit: DPDK tx queues are per thread and a single-queue device
  * has one, so workers never touch the port. Each worker has a second SPSC
@@ -112,9 +112,8 @@ struct ring {
     struct bring *tx;           /* worker -> distributor (inline only) */
     _Atomic int done;           /* producer posted final_rc */
     _Atomic int closed;         /* consumer gone: producer discards */
-    _Atomic uint64_t drops;     /* frames lost for this worker (live) */
-    uint64_t drops_seen;        /* worker: part of drops already counted */
-    struct mos_counters *ctr;   /* the worker's core counters (worker writes) */
+    _Atomic uint64_t drops;     /* frames lost for this worker (live); the worker
+                                   copies it into io.dropped (io.h) */
     bool overflow;              /* producer: full at the last push, drop at once */
     int final_rc;
     char final_err[256];
@@ -224,21 +223,11 @@ static void br_release(struct bring *b)
     atomic_store_explicit(&b->tail, b->rd, memory_order_release);
 }
 
-/* Worker thread: fold the distributor's drop count into the core's own. */
-static void ring_account(struct ring *r)
-{
-    uint64_t d = atomic_load_explicit(&r->drops, memory_order_relaxed);
-    if (r->ctr && d != r->drops_seen) {
-        r->ctr->pkts_dropped_io += d - r->drops_seen;
-        r->drops_seen = d;
-    }
-}
-
 static int ring_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
 {
     struct ring *r = (struct ring *)io;
     br_release(&r->rx); /* the previous burst is done */
-    ring_account(r);
+    io->dropped = atomic_load_explicit(&r->drops, memory_order_relaxed);
     uint64_t start = 0;
     unsigned spins = 0;
     for (;;) {
@@ -784,9 +773,6 @@ int io_setup_start(struct mos_host *h)
     struct io_setup *s = h->ios;
     if (!s || !s->distrib)
         return HOST_EXIT_OK;
-    for (unsigned w = 0; w < s->nworkers; w++)
-        if (h->workers[w].core)
-            s->rings[w]->ctr = core_counters(h->workers[w].core);
     int e = pthread_create(&s->reader, NULL, reader_main, s);
     if (e != 0) {
         fprintf(stderr, "mos-lua: cannot start the distributor: %s\n", strerror(e));
@@ -800,8 +786,12 @@ void io_setup_worker_done(struct mos_host *h, unsigned worker)
 {
     struct io_setup *s = h->ios;
     if (s && s->distrib && worker < s->nworkers && s->rings[worker]) {
-        atomic_store(&s->rings[worker]->closed, 1);
-        ring_account(s->rings[worker]); /* drops since its last rx_burst */
+        struct ring *r = s->rings[worker];
+        atomic_store(&r->closed, 1);
+        /* drops since its last rx_burst */
+        r->io.dropped = atomic_load_explicit(&r->drops, memory_order_relaxed);
+        if (h->workers[worker].core)
+            core_account_io(h->workers[worker].core);
     }
 }
 

@@ -283,9 +283,9 @@ Test(inline_mode, sack_blocks_are_remapped_like_acks)
 static void report_losses(void)
 {
     if (X.next == 2)
-        X.io.tx_dropped = 2, X.io.rx_missed = 5;
+        X.io.dropped = 2, X.io.rx_missed = 5;
     if (X.next == 3)
-        X.io.tx_dropped = 3, X.io.rx_missed = 7;
+        X.io.dropped = 3, X.io.rx_missed = 7;
 }
 
 Test(inline_mode, io_losses_are_counted)
