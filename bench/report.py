@@ -28,7 +28,7 @@ LABELS = {
     "bound_read": "bound: read(2) 4 MiB chunks, records walked by hand (mos-lua's input path)",
     "bound_mmap": "bound: mmap, records walked in place",
     "ref_flowtrack": "reference: minimal C flow tracker (../shared/bench/flowtrack.c, 1 MiB setvbuf)",
-    "lua_count_nobuf_t": "mos-lua count.lua (counter in flow.uctx, like the C app; stream buffers off)",
+    "lua_count_nobuf": "mos-lua count.lua (counter in flow.uctx, like the C app; stream buffers off)",
     "lua_count": "mos-lua count.lua, stream buffers on (default config; informational)",
     "lua_count_ctx": "mos-lua count_ctx.lua (counter in a flow.ctx table, informational)",
     "lua_search": "mos-lua search.lua (reassembly + needle; flow:read + memmem, like the C app)",
@@ -242,13 +242,13 @@ def workload_section(raw, out_dir, wl, targets):
     if wl in ("small", "large"):
         if wl == "small":
             targets.append(("Lua packet counting >= 70% of the read bound", wl,
-                            ratio(main.get("lua_count_nobuf_t"), bound), 0.70, True))
+                            ratio(main.get("lua_count_nobuf"), bound), 0.70, True))
             targets.append(("<= 512 bytes per tracked flow, buffers off", wl, per_flow["off"], 512, False))
         goal = 3.0 if wl == "small" else 2.0
         targets.append((f"Lua reassembly+search >= {goal:g}x libnids", wl,
                         ratio(main.get("lua_search"), nids), goal, True))
         targets.append(("Lua count >= 85% of the C-API count", wl,
-                        ratio(main.get("lua_count_nobuf_t"), main.get("c_count_nobuf")), 0.85, True))
+                        ratio(main.get("lua_count_nobuf"), main.get("c_count_nobuf")), 0.85, True))
         targets.append(("Lua search >= 85% of the C-API search", wl,
                         ratio(main.get("lua_search"), main.get("c_search")), 0.85, True))
         targets.append(("64 UDEs >= 75% of 4 UDEs", wl, ude_ratio, 0.75, True))

@@ -252,7 +252,9 @@ bench_workload() {
     # same script is kept as an informational row.
     if [ -n "$MOSLUA" ]; then
         c=$(moslua_cmd "$F" 1 false "$HERE/lua_apps/count.lua")
-        check lua_count_nobuf_t packets "$packets" "$c" && timed lua_count_nobuf_t "$c"
+        # its untimed run also gives the buffers-off memory figures (--stats: flows_peak)
+        check lua_count_nobuf packets "$packets" "${c/ -q / -q --stats $R/lua_count_nobuf.stats.json }" &&
+            timed lua_count_nobuf "$c"
         c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/count.lua")
         check lua_count packets "$packets" "$c" && timed lua_count "$c"
         c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/count_ctx.lua")
@@ -313,14 +315,11 @@ bench_workload() {
     done
     hf_run cores "$runs"
 
-    # --- memory per tracked flow: buffers on / off (peak RSS of the count app;
-    # lua_count above is the buffers-on run). The baseline is the same app on
-    # the 1000-flow smoke capture: report.py divides the difference by the
-    # workload's concurrency.
-    # (--stats: report.py also divides by the flows actually tracked at the peak)
-    c=$(moslua_cmd "$F" 1 false "$HERE/lua_apps/count.lua")
-    c="${c/ -q / -q --stats $R/lua_count_nobuf.stats.json }"
-    check lua_count_nobuf packets "$packets" "$c"
+    # --- memory per tracked flow: buffers on / off (peak RSS of the count
+    # app's untimed runs above: lua_count, lua_count_nobuf). The baseline is
+    # the same app on the 1000-flow smoke capture: report.py divides the
+    # difference by the workload's concurrency, and by the flows actually
+    # tracked at the peak (lua_count_nobuf's --stats).
     if gen smoke; then
         check lua_count_base - - "$(moslua_cmd "$D/smoke.pcap" 1 true "$HERE/lua_apps/count.lua")"
         check lua_count_nobuf_base - - "$(moslua_cmd "$D/smoke.pcap" 1 false "$HERE/lua_apps/count.lua")"
