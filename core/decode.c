@@ -70,10 +70,25 @@ static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
         memcpy(&w, p, 8);
         acc += (w & 0xffffffffu) + (w >> 32);
     }
-    if (len) { /* the last 1..7 bytes, zero-padded like the odd byte must be */
-        uint64_t w = 0;
-        memcpy(&w, p, len);
-        acc += (w & 0xffffffffu) + (w >> 32);
+    if (len >= 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        acc += w;
+        p += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        uint16_t w;
+        memcpy(&w, p, 2);
+        acc += w;
+        p += 2;
+        len -= 2;
+    }
+    if (len) {
+        uint8_t pad[2] = {p[0], 0};
+        uint16_t w;
+        memcpy(&w, pad, 2);
+        acc += w;
     }
     while (acc >> 16)
         acc = (acc & 0xffff) + (acc >> 16);
