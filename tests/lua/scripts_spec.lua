@@ -14,7 +14,6 @@ local function sh(cmd)
 end
 local function sha256(path) return (sh("sha256sum " .. T.quote(path)):match("^(%x+)")) end
 local function lines(s) local t = {} for l in s:gmatch("[^\n]+") do t[#t + 1] = l end return t end
-local has_tshark = sh("command -v tshark") ~= ""
 
 local function flowdump(capture)
   local out = T.tmpdir()
@@ -140,34 +139,4 @@ describe("tunneling.lua", function()
     local r = T.run({ script = "scripts/tunneling.lua", capture = H.capture() })
     assert.are.equal(0, #T.records(r, "inconsistent_rexmit"))
   end)
-end)
-
-describe("http_log.lua", function()
-  it("logs the crafted request", function()
-    local r = T.run({ script = "scripts/http_log.lua", capture = H.capture() })
-    assert.are.equal(0, r.exit, r.stderr)
-    local q = T.records(r, "http_request")
-    assert.are.equal(1, #q)
-    assert.are.same({ "GET", "x", "/" }, { q[1].method, q[1].host, q[1].uri })
-  end)
-  for _, name in ipairs({ "zeek-http-pipelined-requests.pcap", "zeek-wikipedia.pcap",
-                          "pcapplusplus-three_http_streams.pcap" }) do
-    it("matches tshark's request list on " .. name, function()
-      local cap = T.pcap(name)
-      if not T.exists(cap) then pending("corpus capture absent") return end
-      if not has_tshark then pending("tshark missing") return end
-      local want = {}
-      for _, l in ipairs(lines(sh("tshark -r " .. T.quote(cap) ..
-          " -Y http.request -T fields -e http.request.method -e http.request.uri 2>/dev/null"))) do
-        want[#want + 1] = l
-      end
-      local r = T.run({ script = "scripts/http_log.lua", capture = cap })
-      assert.are.equal(0, r.exit, r.stderr)
-      local got = {}
-      for _, q in ipairs(T.records(r, "http_request")) do got[#got + 1] = q.method .. "\t" .. q.uri end
-      table.sort(want); table.sort(got)
-      assert.is_true(#want > 0)
-      assert.are.same(want, got)
-    end)
-  end
 end)
