@@ -12,6 +12,7 @@ PACKAGES=(
   libcriterion-dev lua-busted lua-cjson
   dpdk dpdk-dev libdpdk-dev
   tshark tcpflow python3 iproute2 curl time ethtool
+  libssl3                      # libcrypto.so.3: MD5 for scripts/tls.lua (ja3)
 )
 
 install_deps() {
