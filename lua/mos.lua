@@ -103,6 +103,14 @@ function mos.on_finish(fn)
   R.on_finish[#R.on_finish + 1] = fn
 end
 
+-- fn() runs in this core's state when SIGUSR1 arrives (between two steps,
+-- after the --stats dump). Only USR1: HUP reloads, INT/TERM stop.
+function mos.on_signal(name, fn)
+  if name ~= "USR1" then error("mos.on_signal: only \"USR1\" can be handled, got " .. tostring(name), 2) end
+  if type(fn) ~= "function" then error("mos.on_signal: expected a function", 2) end
+  R.on_usr1[#R.on_usr1 + 1] = fn
+end
+
 mos.json = cjson
 
 -- Tests only: reload a script as SIGHUP would. Returns true or nil, err.

@@ -179,6 +179,13 @@ function methods.state(f, side)
   return ffi.string(C.mos_state_name(info_buf.side[side].state))
 end
 
+-- Payload bytes the client and the server sent so far (two numbers, no
+-- table: cheap enough for every packet).
+function methods.bytes(f)
+  C.mos_flow_info(R.core, f, info_buf)
+  return tonumber(info_buf.side[0].bytes_sent), tonumber(info_buf.side[1].bytes_sent)
+end
+
 -- Gaps of the stream `side` receives: { {start, end}, ... } in stream offsets.
 function methods.gaps(f, side)
   check_side(side, "flow:gaps")

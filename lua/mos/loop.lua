@@ -4,7 +4,8 @@
 -- dispatch every event to the Lua handlers, repeat. Between two steps -- and
 -- only there, so no packet is split or processed twice -- it acts on
 -- signals: SIGHUP or a --watch change (noticed by the host's monitor
--- thread, host/watchdog.c) reloads the script, SIGUSR1 dumps the stats,
+-- thread, host/watchdog.c) reloads the script, SIGUSR1 dumps the stats
+-- and runs the script's mos.on_signal("USR1") functions,
 -- SIGINT/SIGTERM stop the input. Every MEM_EVERY steps it republishes the
 -- Lua heap size for the --stats file.
 local ffi = require "ffi"
@@ -80,7 +81,10 @@ function M.main(opts)
       local sig = C.mos_host_signals(host, R.core_id)
       if sig ~= 0 then
         if bit.band(sig, 1) ~= 0 then pending_reload = pending_reload or R.script end
-        if bit.band(sig, 2) ~= 0 then C.mos_host_write_stats(host, R.core_id, collectgarbage("count")) end
+        if bit.band(sig, 2) ~= 0 then
+          C.mos_host_write_stats(host, R.core_id, collectgarbage("count"))
+          R.run_on_usr1()
+        end
         if bit.band(sig, 4) ~= 0 and not stopping then
           -- stop reading; the following steps end every flow (CONN_END)
           R.log_record({ level = "warn", msg = "stopping on signal" })

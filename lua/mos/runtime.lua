@@ -548,6 +548,7 @@ end
 R.script = nil
 R.on_exit = {}
 R.on_finish = {}
+R.on_usr1 = {}
 R.ncores = 1
 
 -- Apply the collected registrations of a successfully loaded script:
@@ -590,8 +591,8 @@ function R.load_script(path, is_reload)
   local env = setmetatable({}, { __index = _G })
   setfenv(chunk, env)
   local L = { sockets = {}, reuse = is_reload and R.sockets or nil }
-  local saved_exit, saved_finish = R.on_exit, R.on_finish
-  R.on_exit, R.on_finish = {}, {}
+  local saved_exit, saved_finish, saved_usr1 = R.on_exit, R.on_finish, R.on_usr1
+  R.on_exit, R.on_finish, R.on_usr1 = {}, {}, {}
   R.loading = L
   if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -1, "top level of " .. path) end
   R.mark(-1)
@@ -603,7 +604,7 @@ function R.load_script(path, is_reload)
   end
   if not ok then
     abort(L)
-    R.on_exit, R.on_finish = saved_exit, saved_finish
+    R.on_exit, R.on_finish, R.on_usr1 = saved_exit, saved_finish, saved_usr1
     return nil, lerr
   end
   R.script = path
@@ -617,6 +618,16 @@ function R.run_on_exit()
     local ok, err = pcall(fn)
     R.mark(0)
     if not ok then R.log_record({ level = "error", msg = "on_exit error", error = tostring(err) }) end
+  end
+end
+
+-- SIGUSR1 arrived (mos.on_signal): each function in turn, errors logged.
+function R.run_on_usr1()
+  for _, fn in ipairs(R.on_usr1) do
+    R.mark(R.id_of(fn)) -- the watchdog names it by file:line
+    local ok, err = pcall(fn)
+    R.mark(0)
+    if not ok then R.log_record({ level = "error", msg = "on_signal error", signal = "USR1", error = tostring(err) }) end
   end
 end
 

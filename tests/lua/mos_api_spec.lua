@@ -252,3 +252,12 @@ describe("mos module", function()
     end)
   end)
 end)
+
+describe("mos.on_signal", function()
+  it("accepts USR1 only, and blames the script's line", function()
+    local r = T.run({ script_text = 'local mos = require "mos"\nmos.on_signal("USR1", function() end)\nmos.on_signal("HUP", function() end)\n',
+                      args = { "--check" } })
+    assert.are.equal(2, r.exit)
+    assert.is_truthy(r.stderr:match("script%.lua:3: mos%.on_signal: only \"USR1\""), r.stderr)
+  end)
+end)
