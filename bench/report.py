@@ -5,7 +5,7 @@
 
 RAW_RESULTS_DIR is $MOS_BENCH_DIR/results: one folder per workload with the
 generator's sidecar.json, status.tsv (correctness pass: name, status, got,
-expected, peak RSS KiB) and hyperfine JSON per group (main, ude, cores), plus
+expected, peak RSS KiB) and hyperfine JSON per group (main, ude, cores, apps), plus
 machine.txt. Rates use the sidecar's own counts; every ratio compares two
 medians from the SAME hyperfine call, so drift between calls cancels.
 Standard library only; plots through gnuplot when it is installed.
@@ -190,6 +190,23 @@ def workload_section(raw, out_dir, wl, targets):
             ]) + " |"
         )
     L.append("")
+    # --- the shipped apps (scripts/) ---
+    apps = medians(os.path.join(d, "apps.json"))
+    app_rows = [r for r in st if r["name"].startswith("app_")]
+    if app_rows:
+        L.append("Shipped apps (`scripts/NAME.lua`, stream buffers on, JSON records to /dev/null; the "
+                 "answer is the number of records of the untimed run: conn and http one per flow, tls none "
+                 "since the workload has no TLS):\n")
+        L.append("| app | answer | median s | Mpkt/s | ratio to count.lua (buffers off, same call) | peak RSS MiB |")
+        L.append("|---|---|---|---|---|---|")
+        for r in app_rows:
+            t = apps.get(r["name"])
+            ans = r["status"] if r["got"] in ("-", "") or r["status"] == "n/a" else f"{r['status']} ({r['got']})"
+            rss = rss_kib(st, r["name"])
+            L.append("| " + " | ".join([r["name"][4:] + ".lua", ans, fmt(t, 3), fmt(pk / t / 1e6 if t else None),
+                                        fmt(ratio(t, apps.get("apps_ref_count"))),
+                                        fmt(rss / 1024 if rss else None, 1)]) + " |")
+        L.append("")
     wrong = [r for r in st if r["status"] == "WRONG"]
     if wrong:
         L.append("**Wrong answers:** " + ", ".join(f"{r['name']} got {r['got']} expected {r['want']}" for r in wrong) + "\n")

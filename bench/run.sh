@@ -17,7 +17,8 @@
 # is recorded as "n/a"; the run fails only on a wrong answer.
 #
 # Knobs (environment): RUNS (default 5; 3 for large), WARMUP (1),
-# MOS_BENCH_DIR, MOS_LUA (a prebuilt mos-lua binary), NO_BUILD=1.
+# MOS_BENCH_DIR, MOS_LUA (a prebuilt mos-lua binary), NO_BUILD=1,
+# ONLY_APPS=1 (only the shipped apps' rows: conn, http, tls, midstat).
 set -u -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -214,6 +215,25 @@ $(( $(side "$f" payload_s2c) + $(side "$f" rexmit_bytes) )) 0"
     fi
 }
 
+# bench_apps PCAP FLOWS: the "apps" hyperfine group
+bench_apps() {
+    local F="$1" flows="$2" app want c p
+    for app in conn http tls midstat; do
+        case $app in conn|http) want=$flows ;; tls) want=0 ;; *) want=- ;; esac
+        p=""; [ $app = midstat ] && p="-s interval=1" # its tables go to stdout
+        c="$MOSLUA -r $F $p -c log.file=/dev/null $SRC/scripts/$app.lua"
+        local logged="$MOSLUA -r $F $p -c log.file=$R/app_$app.jsonl $SRC/scripts/$app.lua"
+        if [ "$want" = - ]; then
+            check "app_$app" - - "$c"
+        else
+            check "app_$app" records "$want" "$logged; echo records \$(grep -c '\"_path\"' $R/app_$app.jsonl)"
+        fi && timed "app_$app" "$c"
+    done
+    # the reference for the ratios: count.lua with buffers off, in the same hyperfine call
+    timed apps_ref_count "$(moslua_cmd "$F" 1 false "$HERE/lua_apps/count.lua")"
+    hf_run apps "$RUNS"
+}
+
 # -------------------------------------------------------------- workloads --
 bench_workload() {
     local wl="$1" F="$D/$1.pcap"
@@ -231,6 +251,10 @@ bench_workload() {
 
     # --- correctness pass (also peak RSS) ---
     : >"$R/status.tsv"; : >"$R/commands.tsv"
+    if [ "${ONLY_APPS:-0}" = 1 ]; then # bench/run.sh small with ONLY_APPS=1: just the apps rows
+        [ -n "$MOSLUA" ] && bench_apps "$F" "$flows"
+        return
+    fi
     # tshark keeps ~1-2 KB per packet: only the smoke captures are checked by it
     case "$wl" in smoke*) tshark_verify "$F" ;; esac
     hf_reset
@@ -293,7 +317,13 @@ bench_workload() {
     fi
     hf_run main "$runs"
 
-    [ -n "$MOSLUA" ] || { log "  mos-lua not built: UDE, core and memory series are n/a"; return; }
+    [ -n "$MOSLUA" ] || { log "  mos-lua not built: apps, UDE, core and memory series are n/a"; return; }
+
+    # --- the shipped apps (scripts/), one row each: records logged to a
+    # file in the untimed run (answer: conn and http one record per flow,
+    # tls none: the workload has no TLS), to /dev/null when timed ---
+    bench_apps "$F" "$flows"
+    [ "${ONLY_APPS:-0}" = 1 ] && return
 
     # --- event scaling: 4 / 16 / 64 UDEs on the search app ---
     local n

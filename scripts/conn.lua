@@ -60,24 +60,24 @@ s:on(mos.CONN_START, mos.HK_SND, function(flow, side)
 end)
 
 s:on(mos.PKT_IN, mos.HK_SND, function(flow, d)
-  local c, p = conn(flow), flow:lastpkt()
-  local e, fl, len = c[d], p.flags, p.payload_wire_len
-  local rexmit = false
+  local c = conn(flow)
+  local fl, seq, _, win, len = flow:segment()
+  local e, rexmit = c[d], false
   e.active = true
   if band(fl, SYN) ~= 0 and band(fl, FIN + RST) ~= 0 then once(c, e, d, "Q") end
   if band(fl, FIN + RST) == FIN + RST then once(c, e, d, "I") end
   if band(fl, SYN) ~= 0 then
-    if band(fl, ACK) ~= 0 then e.synack = true; again(c, e, d, "H", p.seq)
-    else e.syn = true; again(c, e, d, "S", p.seq) end
-    if e.base == nil or e.synseq ~= p.seq then e.base, e.synseq, e.top = (p.seq + 1) % WRAP, p.seq, 0 end
+    if band(fl, ACK) ~= 0 then e.synack = true; again(c, e, d, "H", seq)
+    else e.syn = true; again(c, e, d, "S", seq) end
+    if e.base == nil or e.synseq ~= seq then e.base, e.synseq, e.top = (seq + 1) % WRAP, seq, 0 end
   end
-  if band(fl, FIN) ~= 0 then e.fin = true; again(c, e, d, "F", p.seq) end
+  if band(fl, FIN) ~= 0 then e.fin = true; again(c, e, d, "F", seq) end
   if band(fl, RST) ~= 0 then
-    e.rst = true; again(c, e, d, "R", p.seq)
+    e.rst = true; again(c, e, d, "R", seq)
     if c.first_rst == nil then c.first_rst = d end
   else -- sequence space: the highest byte sent past the base, unwrapped
-    if e.base == nil then e.base = p.seq end
-    local start = band(fl, SYN) ~= 0 and 0 or (p.seq - e.base) % WRAP
+    if e.base == nil then e.base = seq end
+    local start = band(fl, SYN) ~= 0 and 0 or (seq - e.base) % WRAP
     local delta = (start + len - e.top) % WRAP
     local stop = e.top + (delta < HALF and delta or delta - WRAP)
     if band(fl, FIN) ~= 0 then e.finend = stop end
@@ -86,7 +86,7 @@ s:on(mos.PKT_IN, mos.HK_SND, function(flow, d)
   end
   if len > 0 then once(c, e, d, "D")
   elseif band(fl, ACK) ~= 0 and band(fl, SYN + FIN + RST) == 0 then once(c, e, d, "A") end
-  if p.window == 0 and band(fl, RST) == 0 then logn(c, e, d, "W", 1) end
+  if win == 0 and band(fl, RST) == 0 then logn(c, e, d, "W", 1) end
   if rexmit then logn(c, e, d, "T", 1) end
 end)
 

@@ -28,7 +28,13 @@ local function header(head, name) return head:match("\n" .. name .. ":[ \t]*([^\
 
 -- A direction's parser: buf holds unparsed bytes; mode is head | body |
 -- size | chunk | crlf | trailer | close; `left` counts the body bytes due.
-local function parser(start) return { buf = "", mode = "head", left = 0, start = start } end
+-- start: a message's first line (to resync after a gap); lead: how a head
+-- begins; maybe(bytes): whether bytes without `lead` may still become one.
+local function parser(start, lead, maybe)
+  return { buf = "", mode = "head", left = 0, start = start, lead = lead, maybe = maybe }
+end
+local function maybe_request(b) return #b < 16 and b:find("^%u*$") ~= nil end
+local function maybe_response(b) return #b < 5 and ("HTTP/"):sub(1, #b) == b end
 
 local function log(flow, h, rec)
   rec._path = "http"
@@ -89,9 +95,13 @@ local function parse(flow, h, st, head_fn)
     elseif m == "head" then
       local _, e = b:find("^\r?\n", i) -- stray line ends between messages
       if e then i = e + 1
+      elseif not b:find(st.lead, i) then -- not (yet) like a request / status line
+        st.off = not st.maybe(b:sub(i))
+        break
       else
-        local _, he = b:find("\r?\n\r?\n", i)
-        if he == nil then st.off = #b - i > MAX_HEAD; break end
+        local _, he = b:find("\r?\n\r?\n", math.max(i, st.scan or i)) -- the part not searched yet
+        if he == nil then st.off, st.scan = #b - i > MAX_HEAD, #b - i - 1; break end -- (in st.buf, which starts at i)
+        st.scan = nil
         if not head_fn(flow, h, st, b:sub(i, he)) then st.off = true; break end
         i, st.t0 = he + 1, mos.now() -- a next head starts in this packet
       end
@@ -132,7 +142,9 @@ local function state(flow)
   local ctx = flow.ctx
   local h = ctx.http
   if h == nil then
-    h = { c = parser("%u+ [^%s]+ HTTP/%d%.%d\r?\n"), s = parser("HTTP/%d%.%d %d%d%d"), reqs = {}, ready = {}, depth = 0 }
+    h = { c = parser("%u+ [^%s]+ HTTP/%d%.%d\r?\n", "^%u+ ", maybe_request),
+          s = parser("HTTP/%d%.%d %d%d%d", "^HTTP/", maybe_response),
+          reqs = {}, ready = {}, depth = 0 }
     ctx.http = h
   end
   return h

@@ -14,8 +14,8 @@
 -- direction's TLS records, joins handshake fragments (a hello may span
 -- records and segments) and fires when a hello is complete. A direction
 -- whose bytes are not TLS records, or whose hello passes 64 KiB, stops
--- being parsed; once both hellos are read both stream buffers are turned
--- off. MD5 comes from the system's libcrypto (Debian libssl3) via the FFI.
+-- being parsed; a direction done (hello read or given up) has its stream
+-- buffer turned off. MD5 comes from the system's libcrypto (Debian libssl3) via the FFI.
 local mos = require "mos"
 local zeek = require "mos.zeek"
 local ffi = require "ffi"
@@ -154,8 +154,10 @@ local HELLO = mos.define_event(mos.CONN_NEW_DATA, function(flow, side)
   local t = state(flow)
   local d = side == mos.SIDE_SVR and 0 or 1 -- SIDE_SVR receives what the client sent
   local st = t[d]
-  if st.done or st.off then flow:peek(side); return false end
-  return feed(t, d, flow:peek(side))
+  if st.done or st.off then return false end
+  local fired = feed(t, d, flow:peek(side))
+  if st.done or st.off then flow:set(side == mos.SIDE_SVR and "svrbuf" or "clibuf", false) end -- nothing more to read
+  return fired
 end)
 
 local function log(flow, t)
@@ -163,8 +165,6 @@ local function log(flow, t)
   t.logged = true
   t.rec.ts = flow:info().first_ts
   mos.log(zeek.conn_fields(flow, t.rec))
-  flow:set("clibuf", false)
-  flow:set("svrbuf", false)
 end
 
 local s = mos.socket("stream")

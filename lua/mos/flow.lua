@@ -132,6 +132,15 @@ function methods.lastpkt(f, side)
   }
 end
 
+-- The current packet's TCP header fields as five numbers, no table:
+-- flags, seq, ack, window, payload length on the wire (cheap enough for
+-- every packet; flow:lastpkt() has everything, in a new table).
+function methods.segment(f)
+  if C.mos_pkt_get(R.core, pkt_buf) < 0 then return nil, "no packet" end
+  local p = pkt_buf
+  return p.tcp_flags, p.seq, p.ack, p.win, p.payload_wire_len
+end
+
 function methods.drop(f) C.mos_flow_drop(R.core, f) end
 
 local PARTS = { ip = 1, tcp = 2, payload = 3 }

@@ -78,6 +78,12 @@ describe("http.lua", function()
       pick(recs, "method", "host", "uri", "id.orig_p", "status_code"))
   end)
 
+  it("finds a head whose blank line is split between segments", function()
+    local recs = run(conn_capture({ { "c", "GET /s HTTP/1.1\r\nHost: a\r\n\r" }, { "c", "\n" },
+                                    { "s", "HTTP/1.1 200 OK\r\nContent-Length: 2\r" }, { "s", "\n\r\nok" } }))
+    assert.are.same({ { "/s", "a", 200, 2 } }, pick(recs, "uri", "host", "status_code", "response_body_len"))
+  end)
+
   it("logs requests never answered, and answers never asked", function()
     local recs = run(conn_capture({ { "s", "HTTP/1.1 204 No Content\r\n\r\n" },
                                     { "c", "GET /x HTTP/1.1\r\nHost: q\r\n\r\n" } }))
