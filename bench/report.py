@@ -195,7 +195,7 @@ def workload_section(raw, out_dir, wl, targets):
     app_rows = [r for r in st if r["name"].startswith("app_")]
     if app_rows:
         L.append("Shipped apps (`scripts/NAME.lua`, stream buffers on, JSON records to /dev/null; the "
-                 "answer is the number of records of the untimed run: conn and http one per flow, tls none "
+                 "answer is the number of records of the untimed run: conn, http and abacus one per flow, tls none "
                  "since the workload has no TLS):\n")
         L.append("| app | answer | median s | Mpkt/s | ratio to count.lua (buffers off, same call) | peak RSS MiB |")
         L.append("|---|---|---|---|---|---|")

@@ -18,7 +18,7 @@
 #
 # Knobs (environment): RUNS (default 5; 3 for large), WARMUP (1),
 # MOS_BENCH_DIR, MOS_LUA (a prebuilt mos-lua binary), NO_BUILD=1,
-# ONLY_APPS=1 (only the shipped apps' rows: conn, http, tls, midstat).
+# ONLY_APPS=1 (only the rows of the shipped apps, scripts/).
 set -u -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -218,15 +218,18 @@ $(( $(side "$f" payload_s2c) + $(side "$f" rexmit_bytes) )) 0"
 # bench_apps PCAP FLOWS: the "apps" hyperfine group
 bench_apps() {
     local F="$1" flows="$2" app want c p
-    for app in conn http tls midstat; do
-        case $app in conn|http) want=$flows ;; tls) want=0 ;; *) want=- ;; esac
-        p=""; [ $app = midstat ] && p="-s interval=1" # its tables go to stdout
+    printf '198.18.0.0/16\n2001:db8:c::/64\n' >"$R/subscribers.txt" # the generator's clients
+    for app in conn http tls midstat abacus; do
+        case $app in conn|http|abacus) want=$flows ;; tls) want=0 ;; *) want=- ;; esac
+        p=""
+        [ $app = midstat ] && p="-s interval=1" # its tables go to stdout
+        [ $app = abacus ] && p="-s subscribers=$R/subscribers.txt"
         c="$MOSLUA -r $F $p -c log.file=/dev/null $SRC/scripts/$app.lua"
         local logged="$MOSLUA -r $F $p -c log.file=$R/app_$app.jsonl $SRC/scripts/$app.lua"
         if [ "$want" = - ]; then
             check "app_$app" - - "$c"
         else
-            check "app_$app" records "$want" "$logged; echo records \$(grep -c '\"_path\"' $R/app_$app.jsonl)"
+            check "app_$app" records "$want" "$logged; echo records \$(grep -c '\"_path\":\"[a-z]*\"' $R/app_$app.jsonl)"
         fi && timed "app_$app" "$c"
     done
     # the reference for the ratios: count.lua with buffers off, in the same hyperfine call
