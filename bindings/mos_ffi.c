@@ -19,6 +19,7 @@
 #include "event_tree.h"
 #include "flow.h"
 #include "mos_types.h"
+#include "stream_match.h"
 
 static bool side_ok(int side) { return side == MOS_SIDE_CLI || side == MOS_SIDE_SVR; }
 
@@ -400,5 +401,41 @@ int mos_pkt_get(struct mos_core *c, struct mos_ffi_pkt *out)
     out->payload = p->payload;
     out->payload_len = p->payload_len;
     out->payload_wire_len = p->payload_wire_len;
+    return 0;
+}
+
+/* --- stream matching --- */
+
+int mos_matcher_new(struct mos_core *c, const struct mos_pattern *p, uint32_t n, struct mos_matcher **out,
+                    char *err, uint32_t errlen)
+{
+    if (!c || !out || (n && !p))
+        return -EINVAL;
+    return stream_match_create(c, p, n, out, err, errlen);
+}
+
+int mos_matcher_load(struct mos_core *c, const char *path, struct mos_matcher **out, char *err, uint32_t errlen)
+{
+    if (!c || !path || !out)
+        return -EINVAL;
+    return stream_match_load(c, path, out, err, errlen);
+}
+
+void mos_matcher_free(struct mos_matcher *m) { stream_match_destroy(m); }
+
+int mos_matcher_scan(struct mos_matcher *m, struct mos_flow *f, int side)
+{
+    if (!m || !f || !side_ok(side))
+        return -EINVAL;
+    return stream_match_scan(m, f, side);
+}
+
+const struct mos_match *mos_matcher_results(const struct mos_matcher *m) { return m ? stream_match_results(m) : NULL; }
+
+int mos_matcher_stats(const struct mos_matcher *m, struct mos_matcher_stats *out)
+{
+    if (!m || !out)
+        return -EINVAL;
+    stream_match_stats(m, out);
     return 0;
 }

@@ -153,6 +153,23 @@ int mos_pkt_rewrite(struct mos_core *c, struct mos_flow *f, int part, uint32_t o
 int mos_flow_getopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t *out);
 int mos_flow_setopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t value);
 
+/* Stream matching (core/stream_match.c; structs in core/mos_abi.h; how to
+ * use it from C: bindings/README.md). A matcher belongs to core c and is
+ * used from c's thread only; free it before c is destroyed. Creating one
+ * returns 0 or a negative code with a message naming the bad pattern (or
+ * the file and line) in err. */
+int mos_matcher_new(struct mos_core *c, const struct mos_pattern *p, uint32_t n, struct mos_matcher **out,
+                    char *err, uint32_t errlen);
+int mos_matcher_load(struct mos_core *c, const char *path, struct mos_matcher **out, char *err, uint32_t errlen);
+void mos_matcher_free(struct mos_matcher *m);
+/* Scan the bytes of the stream `side` receives that m has not scanned yet
+ * for f (peeked or not). Returns the number of matches, whose (id, offset)
+ * pairs are at mos_matcher_results(m) until m's next scan; or -EINVAL,
+ * -ENOTSUP (that side is not buffered), -ENOMEM. */
+int mos_matcher_scan(struct mos_matcher *m, struct mos_flow *f, int side);
+const struct mos_match *mos_matcher_results(const struct mos_matcher *m);
+int mos_matcher_stats(const struct mos_matcher *m, struct mos_matcher_stats *out);
+
 /* the current packet */
 int mos_pkt_get(struct mos_core *c, struct mos_ffi_pkt *out);
 /* Text form of a 4- or 16-byte address; returns length. */

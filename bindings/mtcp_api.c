@@ -27,6 +27,7 @@
 #include "flow.h"
 #include "io.h"
 #include "pkt_rewrite.h"
+#include "stream_match.h"
 
 #define MTCP_MAX_CONTEXTS 64
 #define MTCP_MAX_UDES 1024
@@ -649,4 +650,52 @@ int mtcp_settimer(mctx_t m, int id, struct timeval *timeout, callback_t cb)
 uint32_t mtcp_cb_get_ts(mctx_t m)
 {
     return m ? (uint32_t)(core_now(m->core) / 1000000ull) : 0;
+}
+
+/* --------------------------------------------------------- stream matching */
+
+struct mos_matcher *mtcp_matcher_create(mctx_t m, const struct mos_pattern *p, int n, char *err, size_t errlen)
+{
+    struct mos_matcher *mm = NULL;
+    if (!m || n < 0 || (n && !p)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    int rc = stream_match_create(m->core, p, (uint32_t)n, &mm, err, errlen);
+    if (rc < 0) {
+        errno = -rc;
+        return NULL;
+    }
+    return mm;
+}
+
+struct mos_matcher *mtcp_matcher_load(mctx_t m, const char *path, char *err, size_t errlen)
+{
+    struct mos_matcher *mm = NULL;
+    if (!m || !path) {
+        errno = EINVAL;
+        return NULL;
+    }
+    int rc = stream_match_load(m->core, path, &mm, err, errlen);
+    if (rc < 0) {
+        errno = -rc;
+        return NULL;
+    }
+    return mm;
+}
+
+void mtcp_matcher_destroy(struct mos_matcher *m) { stream_match_destroy(m); }
+
+int mtcp_matcher_scan(mctx_t m, int sockid, int side, struct mos_matcher *mm, const struct mos_match **out)
+{
+    struct mos_flow *f = flow_of(m, sockid);
+    if (!f)
+        return fail(EBADF);
+    if (!mm || !out)
+        return fail(EINVAL);
+    int rc = stream_match_scan(mm, f, side);
+    if (rc < 0)
+        return fail(rc);
+    *out = stream_match_results(mm);
+    return rc;
 }

@@ -33,6 +33,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 
+#include "mos_abi.h"
 #include "mos_types.h"
 
 #define MTCP_FLOW_SOCK_BASE 1024
@@ -142,5 +143,19 @@ int mtcp_reset_conn(mctx_t mctx, int sockid);
 int mtcp_settimer(mctx_t mctx, int id, struct timeval *timeout, callback_t cb);
 /* Current time of the core clock in milliseconds (mOS returned a 32-bit ms tick). */
 uint32_t mtcp_cb_get_ts(mctx_t mctx);
+
+/* Extension: stream matching (core/stream_match.c; bindings/README.md).
+ * A matcher belongs to mctx's core: create it after mtcp_create_context,
+ * use it from that context's callbacks, destroy it before
+ * mtcp_destroy_context. Creation returns NULL with errno set (EINVAL: a bad
+ * pattern, named in err with its position, or FILE:LINE for a file). */
+struct mos_matcher *mtcp_matcher_create(mctx_t mctx, const struct mos_pattern *p, int n, char *err, size_t errlen);
+struct mos_matcher *mtcp_matcher_load(mctx_t mctx, const char *path, char *err, size_t errlen);
+void mtcp_matcher_destroy(struct mos_matcher *m);
+/* Scan the bytes of the stream `side` receives that m has not scanned yet
+ * for flow sockid; *out points at the (id, offset) matches, valid until
+ * m's next scan. Returns the count, or -1 with errno (EBADF, EINVAL,
+ * ENOTSUP: the side is not buffered). */
+int mtcp_matcher_scan(mctx_t mctx, int sockid, int side, struct mos_matcher *m, const struct mos_match **out);
 
 #endif

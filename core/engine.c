@@ -31,6 +31,7 @@
 #include "flow_table.h"
 #include "ip_frag.h"
 #include "pkt_rewrite.h"
+#include "stream_match.h"
 #include "tcp_reasm.h"
 #include "tcp_state.h"
 
@@ -117,6 +118,7 @@ struct mos_core {
     uint64_t next_flow_id;
     uint32_t shutdown_slot; /* flow_table_next cursor of PH_SHUTDOWN */
     int nraw;               /* open raw sockets: raise_raw is free without any */
+    struct mos_matcher *matchers; /* stream_match.c's list of this core's matchers */
     char err[256];
 };
 
@@ -247,6 +249,8 @@ static void flow_release(struct mos_core *c, struct mos_flow *f)
     f->syn_data = NULL;
     seq_remap_free(f->remap);
     f->remap = NULL;
+    if (c->matchers) /* their per-flow state ends with the flow */
+        stream_match_flow_end(c->matchers, f, flow_table_slot(c->ft, f));
     flow_table_remove(c->ft, f);
 }
 
@@ -271,6 +275,7 @@ void core_destroy(struct mos_core *c)
         flow_table_foreach(c->ft, destroy_flow_cb, c);
         flow_table_destroy(c->ft);
     }
+    stream_match_core_gone(c->matchers); /* matchers freed later must not touch c */
     for (int s = 0; s < MOS_MAX_SOCKETS; s++)
         if (c->socks[s].used)
             core_socket_close(c, s);
@@ -337,6 +342,21 @@ struct mos_flow *core_flow_by_slot(struct mos_core *c, uint32_t slot)
 uint32_t core_flow_slot(struct mos_core *c, const struct mos_flow *f)
 {
     return flow_table_slot(c->ft, f);
+}
+
+struct mos_flow *core_flow_next(struct mos_core *c, uint32_t *cursor)
+{
+    return flow_table_next(c->ft, cursor);
+}
+
+struct mos_matcher **core_matchers(struct mos_core *c)
+{
+    return &c->matchers;
+}
+
+bool core_bytes_needed(const struct mos_core *c)
+{
+    return c->matchers != NULL;
 }
 
 /* --------------------------------------------------------------- sockets */

@@ -108,6 +108,15 @@ struct mos_config *core_config_mut(struct mos_core *c);
 int core_id(const struct mos_core *c);
 struct mos_flow *core_flow_by_slot(struct mos_core *c, uint32_t slot);
 uint32_t core_flow_slot(struct mos_core *c, const struct mos_flow *f);
+/* Every allocated flow, in slot order: start with *cursor = 0; NULL at the end. */
+struct mos_flow *core_flow_next(struct mos_core *c, uint32_t *cursor);
+/* The core's stream matchers (stream_match.c keeps the list; the engine
+ * frees their per-flow state when it releases a flow). */
+struct mos_matcher **core_matchers(struct mos_core *c);
+/* "Something reads every flow's stream bytes": true while a matcher exists
+ * on this core. A hook for buffering decisions (a matcher scans any flow a
+ * handler hands it, so its bytes must be stored). */
+bool core_bytes_needed(const struct mos_core *c);
 /* Timers: fire `handler` as an event MOS_ON_TIMER-like record (event -1)
  * on flow f (may be NULL) at time `at` (core clock). */
 int core_set_timer(struct mos_core *c, struct mos_flow *f, uint64_t at, uint64_t handler);

@@ -60,4 +60,40 @@ struct mos_tree {
     int32_t root[16];        /* node index per built-in event, -1 if none */
 };
 
+/* Stream matching (core/stream_match.c, mos_matcher_* in bindings/mos_ffi.h). */
+struct mos_matcher;
+
+enum mos_pattern_kind { MOS_PAT_LITERAL = 0, MOS_PAT_REGEX = 1 };
+
+/* One pattern: a literal (len bytes, any byte values) or a Hyperscan
+ * regular expression (NUL-terminated; len is ignored). */
+struct mos_pattern {
+    const char *expr;
+    uint32_t len;
+    uint32_t id;             /* reported id, when has_id */
+    uint8_t kind;            /* enum mos_pattern_kind */
+    uint8_t has_id;          /* 0: the id is the pattern's 1-based position */
+    uint16_t reserved;
+    uint32_t line;           /* for messages: line in a pattern file, 0 if none */
+};
+
+/* One match of a scan. */
+struct mos_match {
+    uint64_t off;            /* stream offset just past the match's last byte */
+    uint32_t id;
+    uint32_t reserved;
+};
+
+struct mos_matcher_stats {
+    uint64_t scans;          /* scan calls that had bytes to scan */
+    uint64_t bytes_scanned;
+    uint64_t matches;        /* returned by scans */
+    uint64_t matches_dropped;/* beyond the per-scan limit */
+    uint64_t bytes_unscanned;/* overwritten in the ring before this matcher scanned them */
+    uint64_t restarts;       /* stream state restarted at a gap or lost bytes */
+    uint64_t states;         /* flows this matcher holds state for now */
+    uint32_t npatterns;
+    uint32_t stream_size;    /* Hyperscan stream state bytes per flow side */
+};
+
 #endif

@@ -29,6 +29,14 @@ function mos.now() return R.now_s() end
 
 function mos.socket(kind) return R.new_socket(kind, 2) end
 
+-- A stream matcher: mos.matcher{ "literal", { regex = "...", id = 7 } } or
+-- mos.matcher(path); m:scan(flow, side) iterates (id, offset). lua/README.md.
+local new_matcher = require "mos.matcher"
+function mos.matcher(spec)
+  local m = new_matcher(spec, 2) -- not a tail call: error levels count this frame
+  return m
+end
+
 -- A user-defined event on `base`: filter_fn(flow, side, arg) -> bool.
 function mos.define_event(base, filter_fn, arg)
   if type(base) ~= "number" or C.mos_event_valid(R.core, base) ~= 1 then
