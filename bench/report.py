@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """bench/report.py - turn bench/run.sh raw results into RESULTS.md + plots.
 
-    python3 bench/report.py [--apps] RAW_RESULTS_DIR OUT_DIR [WORKLOAD...]
+    python3 bench/report.py [--apps|--match] RAW_RESULTS_DIR OUT_DIR [WORKLOAD...]
 
 --apps writes APPS.md (the shipped apps' rows only, from ONLY_APPS=1 runs)
-instead of RESULTS.md.
+instead of RESULTS.md; --match writes MATCH.md (the stream-matching rows and
+their targets, from ONLY_MATCH=1 runs).
 
 RAW_RESULTS_DIR is $MOS_BENCH_DIR/results: one folder per workload with the
 generator's sidecar.json, status.tsv (correctness pass: name, status, got,
@@ -40,9 +41,19 @@ LABELS = {
     "c_count": "C API count, stream buffers on (informational)",
     "c_search": "C API search",
     "libnids": "libnids reassembly + needle (IPv4 only)",
+    "lua_match": "mos-lua match.lua: mos.matcher, 1 needle",
+    "lua_match1k": "mos-lua match.lua: mos.matcher, 1,000 patterns (999 random 12-byte literals + the needle)",
+    "c_match": "C API match: the same matcher (mtcp_matcher_scan), 1 needle",
+    "c_match1k": "C API match, 1,000 patterns",
+    "m_lua_search": "mos-lua search.lua (flow:read + memmem; for comparison)",
+    "m_libnids": "libnids reassembly + needle (IPv4 only)",
     "tcpflow_FX": "tcpflow -FX (no flow files)",
     "ndpiReader": "ndpiReader -q (informational)",
 }
+
+
+# Rows of the stream-matching group (its own hyperfine call: "match").
+MATCH_ROWS = ("lua_match", "lua_match1k", "c_match", "c_match1k", "m_lua_search", "m_libnids")
 
 
 def load_json(path):
@@ -167,6 +178,50 @@ def apps_section(d, pk, st):
     return L + [""]
 
 
+def match_section(d, pk, pay, st):
+    """The stream-matching rows (bench_match in run.sh): their own hyperfine group."""
+    match = medians(os.path.join(d, "match.json"))
+    if not match:
+        return []
+    mn = match.get("m_libnids")
+    L = ["Stream matching (`mos.matcher`; one hyperfine call, ratios to libnids searching one needle in the "
+         "same call):\n",
+         "| tool | answer | median s | Mpkt/s | Gbit/s payload | ratio to libnids | peak RSS MiB |",
+         "|---|---|---|---|---|---|---|"]
+    for name in MATCH_ROWS:
+        r = next((x for x in st if x["name"] == name), None)
+        if r is None:
+            continue
+        t = match.get(name)
+        ans = r["status"] if r["got"] in ("-", "") or r["status"] == "n/a" else f"{r['status']} ({r['got']})"
+        rss = rss_kib(st, name)
+        L.append("| " + " | ".join([LABELS[name], ans, fmt(t, 3), fmt(pk / t / 1e6 if t else None),
+                                    fmt(pay * 8 / t / 1e9 if t else None), fmt(ratio(t, mn)),
+                                    fmt(rss / 1024 if rss else None, 1)]) + " |")
+    L += ["", "Lua / C API with the same matcher: 1 needle " +
+          fmt(ratio(match.get("lua_match"), match.get("c_match"))) + ", 1,000 patterns " +
+          fmt(ratio(match.get("lua_match1k"), match.get("c_match1k"))) + "\n"]
+    return L
+
+
+def match_targets(d, wl, st, targets):
+    match = medians(os.path.join(d, "match.json"))
+    if wl not in ("small", "large") or not match:
+        return
+    mn = match.get("m_libnids")
+    bad = sorted(r["name"] for r in st if r["status"] == "WRONG" and r["name"] in MATCH_ROWS)
+    tag = " (wrong answers: " + ", ".join(bad) + ")" if bad else ""
+    goal = 3.0 if wl == "small" else 2.0
+    targets.append((f"mos.matcher search, 1 needle >= {goal:g}x libnids" + tag, wl,
+                    ratio(match.get("lua_match"), mn), goal, True))
+    if wl == "small":
+        targets.append(("mos.matcher search, 1,000 patterns >= 2x libnids (one needle)" + tag, wl,
+                        ratio(match.get("lua_match1k"), mn), 2.0, True))
+    for k, what in (("", "1 needle"), ("1k", "1,000 patterns")):
+        targets.append((f"Lua with the matcher >= 85% of the C API ({what})" + tag, wl,
+                        ratio(match.get("lua_match" + k), match.get("c_match" + k)), 0.85, True))
+
+
 def workload_section(raw, out_dir, wl, targets):
     d = os.path.join(raw, wl)
     sc = load_json(os.path.join(d, "sidecar.json"))
@@ -195,7 +250,7 @@ def workload_section(raw, out_dir, wl, targets):
     seen = set()
     for r in st:
         name = r["name"]
-        if name not in LABELS or name in seen:
+        if name not in LABELS or name in seen or name in MATCH_ROWS:
             continue
         seen.add(name)
         t = main.get(name)
@@ -215,6 +270,8 @@ def workload_section(raw, out_dir, wl, targets):
         )
     L.append("")
     L += apps_section(d, pk, st)
+    L += match_section(d, pk, pay, st)
+    match_targets(d, wl, st, targets)
     wrong = [r for r in st if r["status"] == "WRONG"]
     if wrong:
         L.append("**Wrong answers:** " + ", ".join(f"{r['name']} got {r['got']} expected {r['want']}" for r in wrong) + "\n")
@@ -312,11 +369,12 @@ def machine(raw):
 
 def main():
     if len(sys.argv) < 3:
-        sys.stderr.write("usage: report.py [--apps] RAW_RESULTS_DIR OUT_DIR [WORKLOAD...]\n")
+        sys.stderr.write("usage: report.py [--apps|--match] RAW_RESULTS_DIR OUT_DIR [WORKLOAD...]\n")
         return 2
     args = sys.argv[1:]
     only_apps = "--apps" in args
-    args = [a for a in args if a != "--apps"]
+    only_match = "--match" in args
+    args = [a for a in args if a not in ("--apps", "--match")]
     raw, out_dir = args[0], args[1]
     wls = args[2:] or sorted(e for e in os.listdir(raw) if os.path.isdir(os.path.join(raw, e)))
     os.makedirs(out_dir, exist_ok=True)
@@ -335,6 +393,31 @@ def main():
         with open(os.path.join(out_dir, "APPS.md"), "w") as f:
             f.write("\n".join(L) + "\n")
         print(os.path.join(out_dir, "APPS.md"))
+        return 0
+    if only_match:  # ONLY_MATCH=1 runs: MATCH.md, leaving RESULTS.md as the last full run made it
+        targets = []
+        body = []
+        for wl in wls:
+            d = os.path.join(raw, wl)
+            sc = load_json(os.path.join(d, "sidecar.json"))
+            if sc:
+                st = status(os.path.join(d, "status.tsv"))
+                body += [f"## {wl}\n", f"{sc['packets']:,} packets, {sc['flows_started']:,} flows, "
+                         f"concurrency {sc['concurrency']:,}, {sc['flow_bytes']:,} B/flow, "
+                         f"needles {sc['needles']:,} ({sc['needles_v4']:,} in IPv4 flows).\n"]
+                body += match_section(d, sc["packets"], sc["payload_bytes_with_rexmit"], st)
+                match_targets(d, wl, st, targets)
+        L = ["# mos-lua benchmark: stream matching\n",
+             "Generated by `ONLY_MATCH=1 bench/run.sh WORKLOAD` + `bench/report.py --match`. Times are "
+             "hyperfine medians of whole-process wall time, capture in the page cache; each ratio compares "
+             "medians from one hyperfine call.\n", "## Machine\n"] + machine(raw) + ["## Targets\n"]
+        if targets:
+            L += ["| target | workload | measured | goal | verdict |", "|---|---|---|---|---|"]
+            L += [f"| {n} | {w} | {fmt(v)} | >= {g:g} | {verdict(v, g, h)} |" for n, w, v, g, h in targets]
+        L += [""] + body
+        with open(os.path.join(out_dir, "MATCH.md"), "w") as f:
+            f.write("\n".join(L) + "\n")
+        print(os.path.join(out_dir, "MATCH.md"))
         return 0
     targets = []
     body = []

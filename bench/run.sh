@@ -19,6 +19,8 @@
 # Knobs (environment): RUNS (default 5; 3 for large), WARMUP (1),
 # MOS_BENCH_DIR, MOS_LUA (a prebuilt mos-lua binary), NO_BUILD=1,
 # ONLY_APPS=1 (only the rows of the shipped apps, scripts/).
+# ONLY_MATCH=1 (only the stream-matching rows; report.py --match writes
+# bench/results/MATCH.md, RESULTS.md stays the last full run's).
 set -u -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -95,12 +97,12 @@ build_moslua() {
 
 HAVE_CAPI=0
 build_capps() {
-    rm -f "$BIN/c_count" "$BIN/c_search" # never time a stale build
+    rm -f "$BIN/c_count" "$BIN/c_search" "$BIN/c_match" # never time a stale build
     [ -f "$SRC/bindings/mtcp_api.h" ] || { log "bindings/mtcp_api.h missing: C-API rows are n/a"; return 0; }
     cmake --build "$BUILD" -j"$(nproc)" --target moslua >>"$D/logs/cmake.log" 2>&1 || {
         log "libmoslua did not build: C-API rows are n/a"; return 0; }
     local ok=1
-    for app in count search; do
+    for app in count search match; do
         cc $CFLAGS -I"$SRC/bindings" -I"$SRC/core" "$HERE/c_apps/$app.c" -o "$BIN/c_$app" \
             -L"$BUILD" -Wl,-rpath,"$BUILD" -lmoslua -lpthread >>"$D/logs/capps.log" 2>&1 || ok=0
     done
@@ -113,7 +115,7 @@ if [ "${NO_BUILD:-0}" != 1 ] || [ ! -x "$BIN/gen_workload" ]; then
     build_capps
 else
     MOSLUA="${MOS_LUA:-$BUILD/mos-lua}"; [ -x "$MOSLUA" ] || MOSLUA=""
-    [ -x "$BIN/c_count" ] && [ -x "$BIN/c_search" ] && HAVE_CAPI=1
+    [ -x "$BIN/c_count" ] && [ -x "$BIN/c_search" ] && [ -x "$BIN/c_match" ] && HAVE_CAPI=1
 fi
 
 # ----------------------------------------------------------------- inputs --
@@ -238,6 +240,49 @@ bench_apps() {
 }
 
 # -------------------------------------------------------------- workloads --
+# Stream matching with mos.matcher (lua_apps/match.lua) and the same app on
+# the C API (c_apps/match.c): one needle, and 1,000 patterns (999 random
+# 12-byte literals + the planted needle as id 1), timed in one hyperfine
+# call with libnids (one needle) and search.lua for the ratios.
+make_patterns() { # make_patterns FILE: deterministic (seeded) pattern file
+    python3 - "$1" "$NEEDLE" <<'PY'
+import random, string, sys
+rnd = random.Random(1000)
+alpha = string.ascii_letters + string.digits
+with open(sys.argv[1], "w") as f:
+    f.write("# bench/run.sh: the planted needle (id 1) + 999 random 12-byte literals\n")
+    f.write(f"lit:1 {sys.argv[2]}\n")
+    for i in range(2, 1001):
+        f.write(f"lit:{i} {''.join(rnd.choice(alpha) for _ in range(12))}\n")
+PY
+}
+bench_match() {
+    local wl="$1" F="$2" needles v4needles c runs="$RUNS" nstreams
+    needles=$(side "$F" needles); v4needles=$(side "$F" needles_v4)
+    case "$wl" in large) runs="${RUNS_LARGE:-3}" ;; esac
+    nstreams=$(( $(side "$F" concurrency) * 2 + 1024 ))
+    make_patterns "$R/patterns1k.txt"
+    hf_reset
+    if [ -n "$MOSLUA" ]; then
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/match.lua" "needle=$NEEDLE")
+        check lua_match needles "$needles" "$c" && timed lua_match "$c"
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/match.lua" "patterns=$R/patterns1k.txt")
+        check lua_match1k needles "$needles" "$c" && timed lua_match1k "$c"
+        c=$(moslua_cmd "$F" 1 true "$HERE/lua_apps/search.lua" "needle=$NEEDLE")
+        check m_lua_search needles "$needles" "$c" && timed m_lua_search "$c"
+    fi
+    if [ $HAVE_CAPI = 1 ]; then
+        write_config "$R/mosc.conf" "$F" 1 true
+        c="$BIN/c_match -f $R/mosc.conf -s $NEEDLE"
+        check c_match needles "$needles" "$c" && timed c_match "$c"
+        c="$BIN/c_match -f $R/mosc.conf -p $R/patterns1k.txt"
+        check c_match1k needles "$needles" "$c" && timed c_match1k "$c"
+    fi
+    c="$BIN/nids_search -n $nstreams -s $NEEDLE $F"
+    check m_libnids needles "$v4needles" "$c" && timed m_libnids "$c"
+    hf_run match "$runs"
+}
+
 bench_workload() {
     local wl="$1" F="$D/$1.pcap"
     R="$D/results/$wl"
@@ -258,6 +303,7 @@ bench_workload() {
         [ -n "$MOSLUA" ] && bench_apps "$F" "$flows"
         return
     fi
+    if [ "${ONLY_MATCH:-0}" = 1 ]; then bench_match "$wl" "$F"; return; fi
     # tshark keeps ~1-2 KB per packet: only the smoke captures are checked by it
     case "$wl" in smoke*) tshark_verify "$F" ;; esac
     hf_reset
@@ -319,6 +365,7 @@ bench_workload() {
         printf 'ndpiReader\tn/a\t-\t-\t-\n' >>"$R/status.tsv"
     fi
     hf_run main "$runs"
+    bench_match "$wl" "$F"
 
     [ -n "$MOSLUA" ] || { log "  mos-lua not built: apps, UDE, core and memory series are n/a"; return; }
 
@@ -380,6 +427,7 @@ done
 
 if [ $DO_REPORT = 1 ]; then
     rep=""; [ "${ONLY_APPS:-0}" = 1 ] && rep="--apps" # APPS.md: RESULTS.md stays the last full run's
+    [ "${ONLY_MATCH:-0}" = 1 ] && rep="--match"          # MATCH.md, likewise
     python3 "$HERE/report.py" $rep "$D/results" "$HERE/results" $WORKLOADS || { log "report failed"; FAILED=1; }
 fi
 [ $FAILED = 0 ] && log "done: all answers correct (n/a rows excepted)" || log "done: SOME ANSWERS WRONG (see status.tsv)"
