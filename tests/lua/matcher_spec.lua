@@ -193,4 +193,65 @@ describe("mos.matcher", function()
     assert.truthy(e and e.error:find("script.lua:4: matcher:scan: this side's bytes are not buffered", 1, true),
                   e and e.error or r.stderr)
   end)
+
+  -- Ground truth from tshark: the corpus' reassembled streams
+  -- (../shared/pcaps/expected/<pcap>/streams/N.c2s.bin, .s2c.bin). The
+  -- expected matches are every occurrence found in those bytes with
+  -- string.find (plain, overlapping), end offset = position just past it.
+  local CORPUS = { "pcapplusplus-four_ipv6_http_streams.pcap", "pcapplusplus-three_http_streams.pcap",
+                   "suricata-verify-http-ipv6.pcap", "pcapplusplus-sll.pcap" }
+  local LITS = { "HTTP/1.", "\r\n", "Content-", "e", "ee" }
+  local function expected_for(dir, name)
+    local out = {}
+    local idx = T.read(dir .. "/streams.tsv")
+    for line in idx:gmatch("[^\n]+") do
+      local f = {}
+      for v in (line .. "\t"):gmatch("([^\t]*)\t") do f[#f + 1] = v end
+      if f[1] ~= "stream" then
+        for _, d in ipairs({ "c2s", "s2c" }) do
+          local bytes = T.read(dir .. "/streams/" .. f[1] .. "." .. d .. ".bin") or ""
+          local side = d == "c2s" and "svr" or "cli"
+          for id, lit in ipairs(LITS) do
+            local i = bytes:find(lit, 1, true)
+            while i do
+              out[#out + 1] = string.format("%s %s %d %d", f[2], side, id, i - 1 + #lit)
+              i = bytes:find(lit, i + 1, true)
+            end
+          end
+        end
+      end
+    end
+    table.sort(out)
+    return out
+  end
+
+  it("finds what tshark's reassembled streams hold (corpus)", function()
+    local pdir = T.shared_dir .. "/pcaps"
+    if not T.exists(pdir .. "/INDEX.tsv") then
+      pending("corpus not found at " .. pdir)
+      return
+    end
+    local script = [[
+      local mos = require "mos"
+      local m = mos.matcher{ "HTTP/1.", "\r\n", "Content-", "e", "ee" }
+      local s = mos.socket("stream")
+      local function scan(flow, side)
+        for id, offset in m:scan(flow, side) do
+          print(string.format("%s %s %d %d", flow.client, side == mos.SIDE_SVR and "svr" or "cli", id, offset))
+        end
+      end
+      s:on(mos.CONN_NEW_DATA, scan)
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow) scan(flow, 0); scan(flow, 1) end)
+    ]]
+    for _, name in ipairs(CORPUS) do
+      local r = T.run({ capture = pdir .. "/" .. name, script_text = script })
+      assert.are.equal(0, r.exit, name .. ": " .. r.stderr)
+      local got = {}
+      for line in r.stdout:gmatch("[^\n]+") do got[#got + 1] = line end
+      table.sort(got)
+      local want = expected_for(pdir .. "/expected/" .. name, name)
+      assert.is_true(#want > 10, name .. ": " .. #want)
+      assert.are.same(want, got, name)
+    end
+  end)
 end)
