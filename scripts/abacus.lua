@@ -6,7 +6,8 @@
 -- Parameters: -s subscribers=FILE: one IPv4/IPv6 CIDR or address per line,
 -- '#' comments and blank lines allowed. A bad line stops the script at
 -- load with FILE:LINE (on a reload, SIGHUP or --watch, the old rules stay).
--- The file is read when the script loads: edit it, then reload.
+-- The file is read when the script loads: edit it, then reload; new
+-- connections follow the new list, tracked ones keep their first decision.
 --
 -- Output (mos.log): per connection with a subscriber endpoint, at its end,
 -- `_path` = "abacus": ts, uid, id.*, subscriber (its address; the client's

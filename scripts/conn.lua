@@ -52,18 +52,8 @@ local function conn(flow)
   return c
 end
 
-local s = mos.socket("stream")
-s:on(mos.CONN_START, mos.HK_SND, function(flow, side)
-  flow:set("clibuf", false) -- conn reads no bytes: gaps are tracked without storage
-  flow:set("svrbuf", false)
-  if side ~= mos.SIDE_CLI then conn(flow).h[1] = "^" end
-end)
-
-s:on(mos.PKT_IN, mos.HK_SND, function(flow, d)
-  local c = conn(flow)
-  local fl, seq, _, win, len = flow:segment()
-  local e, rexmit = c[d], false
-  e.active = true
+-- SYN, FIN, RST: states and letters, off the per-packet path
+local function flags(c, e, d, fl, seq)
   if band(fl, SYN) ~= 0 and band(fl, FIN + RST) ~= 0 then once(c, e, d, "Q") end
   if band(fl, FIN + RST) == FIN + RST then once(c, e, d, "I") end
   if band(fl, SYN) ~= 0 then
@@ -75,7 +65,23 @@ s:on(mos.PKT_IN, mos.HK_SND, function(flow, d)
   if band(fl, RST) ~= 0 then
     e.rst = true; again(c, e, d, "R", seq)
     if c.first_rst == nil then c.first_rst = d end
-  else -- sequence space: the highest byte sent past the base, unwrapped
+  end
+end
+
+local s = mos.socket("stream")
+s:on(mos.CONN_START, mos.HK_SND, function(flow, side)
+  flow:set("clibuf", false) -- conn reads no bytes: gaps are tracked without storage
+  flow:set("svrbuf", false)
+  if side ~= mos.SIDE_CLI then conn(flow).h[1] = "^" end
+end)
+
+s:on(mos.PKT_IN, mos.HK_SND, function(flow, d)
+  local c = flow.ctx.conn or conn(flow)
+  local fl, seq, _, win, len = flow:segment()
+  local e, rexmit = c[d], false
+  e.active = true
+  if band(fl, SYN + FIN + RST) ~= 0 then flags(c, e, d, fl, seq) end
+  if band(fl, RST) == 0 then -- sequence space: the highest byte sent past the base, unwrapped
     if e.base == nil then e.base = seq end
     local start = band(fl, SYN) ~= 0 and 0 or (seq - e.base) % WRAP
     local delta = (start + len - e.top) % WRAP
@@ -84,8 +90,9 @@ s:on(mos.PKT_IN, mos.HK_SND, function(flow, d)
     if len > 0 and stop - len < e.top then rexmit = true end
     if stop > e.top then e.top = stop end
   end
-  if len > 0 then once(c, e, d, "D")
-  elseif band(fl, ACK) ~= 0 and band(fl, SYN + FIN + RST) == 0 then once(c, e, d, "A") end
+  if len > 0 then
+    if not e.D then once(c, e, d, "D") end
+  elseif band(fl, ACK) ~= 0 and band(fl, SYN + FIN + RST) == 0 and not e.A then once(c, e, d, "A") end
   if win == 0 and band(fl, RST) == 0 then logn(c, e, d, "W", 1) end
   if rexmit then logn(c, e, d, "T", 1) end
 end)
