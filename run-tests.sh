@@ -21,6 +21,13 @@ for variant in normal sanitize; do
   dir=build-test-$variant
   opts=(-DMOS_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
   [[ $variant == sanitize ]] && opts+=(-DMOS_SANITIZE=ON)
+  # The libFuzzer targets (clang, ASan+UBSan of their own) run briefly in the
+  # sanitize build (ctest fuzz.*); without clang's libFuzzer they show as skipped.
+  if [[ $variant == sanitize ]] && command -v clang >/dev/null &&
+     echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+       clang -x c - -fsanitize=fuzzer -o /dev/null 2>/dev/null; then
+    opts+=(-DMOS_FUZZ=ON)
+  fi
   echo "=== $variant build"
   if ! cmake -S . -B "$dir" "${opts[@]}" >/dev/null || ! cmake --build "$dir" -j"$JOBS" >"$dir.build.log" 2>&1; then
     tail -40 "$dir.build.log"

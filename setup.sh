@@ -13,6 +13,7 @@ PACKAGES=(
   dpdk dpdk-dev libdpdk-dev
   tshark tcpflow python3 iproute2 curl time ethtool
   libssl3                      # libcrypto.so.3: MD5 for scripts/tls.lua (ja3)
+  clang libclang-rt-14-dev   # the libFuzzer targets' short runs (tests/fuzz)
 )
 
 install_deps() {

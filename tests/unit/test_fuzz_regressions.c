@@ -4,7 +4,8 @@
  * through the fuzz targets' own bodies (tests/fuzz/fuzz_harness.h), built
  * with gcc like the rest of the suite; under the sanitizer build
  * (MOS_SANITIZE=ON) a regression shows up as the same report the fuzzer
- * gave. A file's name says its target: "engine-*" or "pcap-*".
+ * gave. A file's name says its target: "engine-*", "pcap-*" or "script-*"
+ * (fuzz_script.h: the engine with the Lua runtime and fuzz_script.lua).
  *
  * The only assertion is that each input runs to the end: every file here
  * once crashed, leaked or tripped a sanitizer.
@@ -13,7 +14,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 
-#include "../fuzz/fuzz_harness.h"
+#include "../fuzz/fuzz_script.h"
 
 static void regressions_dir(char *buf, size_t len)
 {
@@ -80,6 +81,11 @@ Test(fuzz_regressions, engine)
     replay("engine-", fuzz_engine_one);
 }
 
+Test(fuzz_regressions, script)
+{
+    replay("script-", fuzz_script_one);
+}
+
 Test(fuzz_regressions, pcap)
 {
     cr_assert_gt(replay("pcap-", fuzz_pcap_one), 0);
@@ -95,4 +101,7 @@ Test(fuzz_regressions, harness_edge_inputs)
     cr_assert_eq(fuzz_engine_one(mode_only, sizeof(mode_only)), 0);
     cr_assert_eq(fuzz_engine_one(short_len, sizeof(short_len)), 0);
     cr_assert_eq(fuzz_pcap_one(mode_only, sizeof(mode_only)), 0);
+    cr_assert_eq(fuzz_script_one(NULL, 0), 0);
+    cr_assert_eq(fuzz_script_one(mode_only, sizeof(mode_only)), 0);
+    cr_assert_eq(fuzz_script_one(short_len, sizeof(short_len)), 0);
 }
