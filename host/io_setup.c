@@ -22,14 +22,10 @@
  * the watchdog): the other workers' input must not wait for them, and a
  * thread lets the same ring code serve offline and live inputs.
  *
- * Rings: the distributor is the only producer and each worker the only
- * consumer of its rx ring, so a ring is two monotonic byte counters (head:
- * published by the producer; tail: released by the consumer) over a
- * power-of-two buffer of variable-sized records. A record never wraps: when
- * it does not fit before the end of the buffer, the producer writes a skip
- * marker (or nothing, when not even a header fits) and starts at offset 0;
- * the consumer applies the same rule. Frames handed out by rx_burst are
- * released only at the next rx_burst, which is the lifetime io.h promises.
+ * Rings (spsc_ring.c): the distributor is the only producer and each
+ * worker the only consumer of its rx ring, a ring of variable-sized frame
+ * records. Frames handed out by rx_burst are released only at the next
+ * rx_burst, which is the lifetime io.h promises.
  *
  * Full rings: offline, the producer waits (backpressure, nothing lost). Live
  * and DPDK, it waits at most DROP_WAIT_NS for a worker to catch up, then
@@ -57,7 +53,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,47 +64,26 @@
 #include "host.h"
 #include "io.h"
 #include "io_share.h"
+#include "spsc_ring.h"
 #include "io_live.h"
 #ifdef MOS_HAVE_DPDK
 #include "io_dpdk.h"
 #endif
 
 #define RING_BYTES (8u << 20)  /* per worker and direction: > 2 records of the largest snaplen */
-#define RING_MASK (RING_BYTES - 1)
-#define REC_SKIP UINT32_MAX    /* caplen of a "skip to the buffer end" marker */
 #define READ_BURST 64
 #define IDLE_RETURN_NS 10000000ull /* rx_burst returns 0 after this long idle */
 #define DROP_WAIT_NS 10000000ull   /* live: longest wait on a full ring before dropping: a few scheduler slices */
 #define MAX_DPDK_PORTS 8
 #define MAX_SRCS 64                /* inputs the distributor polls (DPDK queues) */
 
-struct rec {
-    uint32_t size;              /* whole record, header included, 8-aligned */
-    uint32_t caplen, wirelen;
-    int32_t linktype;
-    uint64_t ts_ns;
-    uint16_t port;              /* frame.port on rx, the output port on tx */
-    uint16_t pad16;
-    uint32_t pad32;
-};
-
-/* One direction: producer-written and consumer-written fields on their own
- * cache lines. */
-struct bring {
-    alignas(64) _Atomic uint64_t head;
-    uint64_t wr;                /* producer: write position (>= head) */
-    alignas(64) _Atomic uint64_t tail;
-    uint64_t rd;                /* consumer: read position (>= tail) */
-    alignas(64) uint8_t *buf;
-};
-
 struct io_setup;
 
 struct ring {
     struct mos_io io;           /* the worker's view; first member */
     struct io_setup *s;
-    struct bring rx;            /* distributor -> worker */
-    struct bring *tx;           /* worker -> distributor (inline only) */
+    struct spsc_ring rx;            /* distributor -> worker */
+    struct spsc_ring *tx;           /* worker -> distributor (inline only) */
     _Atomic int done;           /* producer posted final_rc */
     _Atomic int closed;         /* consumer gone: producer discards */
     _Atomic uint64_t drops;     /* frames lost for this worker (live); the worker
@@ -157,84 +131,18 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int bring_init(struct bring *b)
-{
-    memset(b, 0, sizeof(*b));
-    b->buf = malloc(RING_BYTES);
-    return b->buf ? 0 : -ENOMEM;
-}
-
-/* Producer: room for a record of caplen bytes (header filled with size and
- * caplen), or NULL when the ring is full right now. br_publish makes it
- * visible. */
-static struct rec *br_reserve(struct bring *b, uint32_t caplen)
-{
-    uint32_t size = (uint32_t)((sizeof(struct rec) + caplen + 7u) & ~7u);
-    uint32_t pos = (uint32_t)(b->wr & RING_MASK);
-    uint32_t room = RING_BYTES - pos;
-    uint64_t need = room < size ? (uint64_t)room + size : size;
-    if (RING_BYTES - (b->wr - atomic_load_explicit(&b->tail, memory_order_acquire)) < need)
-        return NULL;
-    if (room < size) {
-        if (room >= sizeof(struct rec)) {
-            struct rec *m = (struct rec *)(b->buf + pos);
-            m->size = room;
-            m->caplen = REC_SKIP;
-        }
-        b->wr += room;
-        pos = 0;
-    }
-    struct rec *h = (struct rec *)(b->buf + pos);
-    h->size = size;
-    h->caplen = caplen;
-    return h;
-}
-
-static void br_publish(struct bring *b, const struct rec *h)
-{
-    b->wr += h->size;
-    atomic_store_explicit(&b->head, b->wr, memory_order_release);
-}
-
-/* Consumer: the next record before `head`, or NULL. Its bytes stay valid
- * until br_release. */
-static const struct rec *br_next(struct bring *b, uint64_t head)
-{
-    while (b->rd < head) {
-        uint32_t pos = (uint32_t)(b->rd & RING_MASK);
-        uint32_t room = RING_BYTES - pos;
-        if (room < sizeof(struct rec)) {
-            b->rd += room;
-            continue;
-        }
-        const struct rec *h = (const struct rec *)(b->buf + pos);
-        if (h->caplen == REC_SKIP) {
-            b->rd += room;
-            continue;
-        }
-        b->rd += h->size;
-        return h;
-    }
-    return NULL;
-}
-
-static void br_release(struct bring *b)
-{
-    atomic_store_explicit(&b->tail, b->rd, memory_order_release);
-}
-
 static int ring_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
 {
     struct ring *r = (struct ring *)io;
-    br_release(&r->rx); /* the previous burst is done */
+    spsc_ring_release(&r->rx); /* the previous burst is done */
     io->dropped = atomic_load_explicit(&r->drops, memory_order_relaxed);
     uint64_t start = 0;
     unsigned spins = 0;
     for (;;) {
-        uint64_t head = atomic_load_explicit(&r->rx.head, memory_order_acquire);
+        uint64_t head = spsc_ring_head(&r->rx);
         int n = 0;
-        const struct rec *h;
-        while (n < max && (h = br_next(&r->rx, head)) != NULL) {
+        const struct spsc_rec *h;
+        while (n < max && (h = spsc_ring_next(&r->rx, head)) != NULL) {
             struct mos_frame *f = &frames[n++];
             f->data = (const uint8_t *)(h + 1);
             f->caplen = h->caplen;
@@ -248,7 +156,7 @@ static int ring_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
             return n;
         if (atomic_load_explicit(&r->done, memory_order_acquire)) {
             /* done is stored after the last head update: recheck head */
-            if (r->rx.rd == atomic_load_explicit(&r->rx.head, memory_order_acquire)) {
+            if (r->rx.rd == spsc_ring_head(&r->rx)) {
                 if (r->final_err[0])
                     snprintf(io->err, sizeof(io->err), "%s", r->final_err);
                 return r->final_rc;
@@ -269,14 +177,14 @@ static int ring_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
 static int ring_tx(struct mos_io *io, uint16_t port, const uint8_t *data, uint32_t len)
 {
     struct ring *r = (struct ring *)io;
-    if (len > RING_BYTES / 4) {
+    if (len > spsc_ring_max_caplen(r->tx)) {
         snprintf(io->err, sizeof(io->err), "tx: frame of %u bytes too large", len);
         return -EMSGSIZE;
     }
-    struct rec *h;
+    struct spsc_rec *h;
     uint64_t start = 0;
     unsigned spins = 0;
-    while ((h = br_reserve(r->tx, len)) == NULL) {
+    while ((h = spsc_ring_reserve(r->tx, len)) == NULL) {
         if (atomic_load_explicit(&r->s->stop, memory_order_relaxed))
             return -ECANCELED;
         uint64_t now = mono_ns();
@@ -293,7 +201,7 @@ static int ring_tx(struct mos_io *io, uint16_t port, const uint8_t *data, uint32
     h->ts_ns = 0;
     h->port = port;
     memcpy(h + 1, data, len);
-    br_publish(r->tx, h);
+    spsc_ring_publish(r->tx, h);
     return 0;
 }
 
@@ -307,9 +215,9 @@ static void ring_free(struct ring *r)
 {
     if (!r)
         return;
-    free(r->rx.buf);
+    spsc_ring_free(&r->rx);
     if (r->tx)
-        free(r->tx->buf);
+        spsc_ring_free(r->tx);
     free(r->tx);
     free(r);
 }
@@ -321,13 +229,13 @@ static struct ring *ring_new(struct io_setup *s, bool with_tx)
         return NULL;
     memset(r, 0, sizeof(*r));
     r->s = s;
-    if (bring_init(&r->rx) < 0) {
+    if (spsc_ring_init(&r->rx, RING_BYTES) < 0) {
         free(r);
         return NULL;
     }
     if (with_tx) {
         r->tx = aligned_alloc(64, sizeof(*r->tx));
-        if (!r->tx || bring_init(r->tx) < 0) {
+        if (!r->tx || spsc_ring_init(r->tx, RING_BYTES) < 0) {
             ring_free(r);
             return NULL;
         }
@@ -349,17 +257,17 @@ static int drain_tx(struct io_setup *s)
         struct ring *r = s->rings[w];
         if (!r || !r->tx)
             continue;
-        uint64_t head = atomic_load_explicit(&r->tx->head, memory_order_acquire);
-        const struct rec *t;
+        uint64_t head = spsc_ring_head(r->tx);
+        const struct spsc_rec *t;
         int k = 0;
-        while ((t = br_next(r->tx, head)) != NULL) {
+        while ((t = spsc_ring_next(r->tx, head)) != NULL) {
             /* the io copies (DPDK: into a fresh mbuf; libpcap: inject) */
             if (s->txio->tx(s->txio, t->port, (const uint8_t *)(t + 1), t->caplen) < 0)
                 atomic_fetch_add_explicit(&r->drops, 1, memory_order_relaxed);
             k++;
         }
         if (k)
-            br_release(r->tx);
+            spsc_ring_release(r->tx);
         n += k;
     }
     return n;
@@ -371,9 +279,9 @@ static int drain_tx(struct io_setup *s)
 static void ring_push(struct io_setup *s, struct ring *r, const struct mos_frame *f)
 {
     uint32_t caplen = f->caplen;
-    if (caplen > RING_BYTES / 4)
-        caplen = RING_BYTES / 4; /* never happens with libpcap's snaplen cap */
-    struct rec *h = br_reserve(&r->rx, caplen);
+    if (caplen > spsc_ring_max_caplen(&r->rx))
+        caplen = spsc_ring_max_caplen(&r->rx); /* never happens with libpcap's snaplen cap */
+    struct spsc_rec *h = spsc_ring_reserve(&r->rx, caplen);
     if (!h && s->live && r->overflow) {
         atomic_fetch_add_explicit(&r->drops, 1, memory_order_relaxed);
         return;
@@ -397,7 +305,7 @@ static void ring_push(struct io_setup *s, struct ring *r, const struct mos_frame
         /* the worker may itself be waiting for its tx ring to drain */
         if (drain_tx(s) == 0)
             backoff(&spins);
-        h = br_reserve(&r->rx, caplen);
+        h = spsc_ring_reserve(&r->rx, caplen);
     }
     r->overflow = false;
     h->wirelen = f->wirelen;
@@ -405,7 +313,7 @@ static void ring_push(struct io_setup *s, struct ring *r, const struct mos_frame
     h->ts_ns = f->ts_ns;
     h->port = f->port;
     memcpy(h + 1, f->data, caplen);
-    br_publish(&r->rx, h);
+    spsc_ring_publish(&r->rx, h);
 }
 
 static void *reader_main(void *arg)
