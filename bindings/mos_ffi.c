@@ -1,11 +1,13 @@
 /*
  * mos_ffi.c - thin wrappers exporting the engine to LuaJIT's FFI.
  *
- * Each wrapper validates what Lua could get wrong (NULL pointers, side and
- * hook ranges, buffer sizes) and returns -EINVAL instead of trusting it, so a
- * script bug becomes a Lua error rather than a crash. Flow data is copied
- * into the plain structs of mos_ffi.h: Lua never sees struct mos_flow's
- * private layout, which the core may change freely. No state lives here.
+ * Each wrapper checks only what the core cannot (NULL core/flow pointers,
+ * buffer sizes) and returns -EINVAL instead of trusting Lua, so a script bug
+ * becomes a Lua error rather than a crash; side, hook, option and value
+ * ranges are checked by the core (core/flow_ops.c, core/sockets.c), the same
+ * for the mOS C API. Flow data is copied into the plain structs of
+ * mos_ffi.h: Lua never sees struct mos_flow's private layout, which the core
+ * may change freely. No state lives here.
  */
 #include "mos_ffi.h"
 
@@ -18,10 +20,9 @@
 #include "engine.h"
 #include "event_tree.h"
 #include "flow.h"
+#include "flow_ops.h"
 #include "mos_types.h"
 #include "stream_match.h"
-
-static bool side_ok(int side) { return side == MOS_SIDE_CLI || side == MOS_SIDE_SVR; }
 
 const char *mos_strerror(int err)
 {
@@ -131,27 +132,23 @@ int mos_socket_filter(struct mos_core *c, int sock, const char *syn_filter, cons
     return core_socket_filter(c, sock, syn_filter, raw_filter, err, errlen);
 }
 
-static bool hook_ok(int hook) { return hook >= 0 && hook < MOS_HK_COUNT; }
-
 int mos_socket_register(struct mos_core *c, int sock, int event, int hook, uint64_t handler, int existing)
 {
-    if (!c || !hook_ok(hook) || handler == 0)
+    if (!c)
         return -EINVAL;
     return core_register(c, sock, event, hook, handler, existing != 0);
 }
 
 int mos_socket_unregister(struct mos_core *c, int sock, int event, int hook, uint64_t handler, int existing)
 {
-    if (!c || !hook_ok(hook) || handler == 0)
+    if (!c)
         return -EINVAL;
     return core_unregister(c, sock, event, hook, handler, existing != 0);
 }
 
 const struct mos_tree *mos_socket_tree(struct mos_core *c, int sock, int hook)
 {
-    if (!c || !hook_ok(hook))
-        return NULL;
-    return core_socket_tree(c, sock, hook);
+    return c ? core_socket_tree(c, sock, hook) : NULL;
 }
 
 int mos_event_check_hook(struct mos_core *c, int type, int event, int hook)
@@ -168,7 +165,7 @@ int mos_event_define(struct mos_core *c, int base, uint64_t filter, uint64_t arg
 
 int mos_event_raise(struct mos_core *c, struct mos_flow *f, int side, int event)
 {
-    if (!c || !f || !side_ok(side))
+    if (!c || !f)
         return -EINVAL;
     return core_raise_event(c, f, side, event);
 }
@@ -184,35 +181,33 @@ int mos_event_valid(struct mos_core *c, int event)
 
 int mos_flow_register(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler)
 {
-    if (!c || !f || !hook_ok(hook) || handler == 0)
+    if (!c || !f)
         return -EINVAL;
     return core_flow_register(c, f, event, hook, handler);
 }
 
 int mos_flow_unregister(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler)
 {
-    if (!c || !f || !hook_ok(hook) || handler == 0)
+    if (!c || !f)
         return -EINVAL;
     return core_flow_unregister(c, f, event, hook, handler);
 }
 
 const struct mos_tree *mos_flow_tree(struct mos_core *c, struct mos_flow *f, int hook)
 {
-    if (!c || !f || !hook_ok(hook))
-        return NULL;
-    return f->tree[hook];
+    return c ? flow_ops_tree(f, hook) : NULL;
 }
 
 int64_t mos_flow_peek(struct mos_core *c, struct mos_flow *f, int side, uint8_t *buf, uint32_t n)
 {
-    if (!c || !f || !side_ok(side) || (!buf && n))
+    if (!c || !f || (!buf && n))
         return -EINVAL;
     return core_peek(c, f, side, buf, n);
 }
 
 int64_t mos_flow_ppeek(struct mos_core *c, struct mos_flow *f, int side, uint64_t off, uint8_t *buf, uint32_t n)
 {
-    if (!c || !f || !side_ok(side) || (!buf && n))
+    if (!c || !f || (!buf && n))
         return -EINVAL;
     return core_ppeek(c, f, side, off, buf, n);
 }
@@ -234,64 +229,52 @@ int mos_flow_info(struct mos_core *c, struct mos_flow *f, struct mos_ffi_flow *o
     out->ended = f->ended;
     out->end_reason = f->end_reason;
     for (int s = 0; s < 2; s++) {
-        /* key end of side s: the client is key end cli_end */
-        int end = s == MOS_SIDE_CLI ? f->cli_end : 1 - f->cli_end;
-        const struct mos_endpoint *ep = &f->ep[s];
-        const struct tcp_reasm *r = &ep->rcv;
+        struct flow_endpoint ep;
+        struct flow_buf_info bi;
+        flow_ops_endpoint(f, s, &ep);
+        flow_ops_buf_info(f, s, &bi);
         struct mos_ffi_side *o = &out->side[s];
-        o->state = ep->state;
-        o->buffered = r->enabled;
-        o->port = f->key.port[end];
-        memcpy(o->addr, f->key.addr[end], 16);
-        o->pkts_sent = ep->pkts;
-        o->bytes_sent = ep->bytes;
-        o->rcv_next = r->next;
-        o->rcv_delivered = r->buf.head;
-        o->rcv_unread = stream_buf_unread(&r->buf);
-        o->rcv_lost = r->buf.lost;
-        o->rcv_gap_bytes = r->gap_bytes;
-        o->rcv_ngaps = r->ngaps;
-        o->rcv_ngaps_total = r->ngaps_total;
-        o->rcv_rexmit = r->rexmit;
-        o->rcv_rexmit_inconsistent = r->rexmit_inconsistent;
-        o->rcv_ooo_held = r->ooo_held;
-        o->rcv_bufsize = r->buf.size;
+        o->state = f->ep[s].state;
+        o->buffered = bi.buffered;
+        o->port = ep.port;
+        memcpy(o->addr, ep.addr, 16);
+        o->pkts_sent = f->ep[s].pkts;
+        o->bytes_sent = f->ep[s].bytes;
+        o->rcv_next = bi.next;
+        o->rcv_delivered = bi.delivered;
+        o->rcv_unread = bi.unread;
+        o->rcv_lost = bi.lost;
+        o->rcv_gap_bytes = bi.gap_bytes;
+        o->rcv_ngaps = bi.ngaps;
+        o->rcv_ngaps_total = bi.ngaps_total;
+        o->rcv_rexmit = bi.rexmit;
+        o->rcv_rexmit_inconsistent = bi.rexmit_inconsistent;
+        o->rcv_ooo_held = bi.ooo_held;
+        o->rcv_bufsize = bi.bufsize;
     }
     return 0;
 }
 
+/* Gap pairs are struct reasm_gap's two uint64_t, in order. */
+_Static_assert(sizeof(struct reasm_gap) == 2 * sizeof(uint64_t), "gap = [start, end)");
+
 int mos_flow_gaps(struct mos_core *c, struct mos_flow *f, int side, uint64_t *out, uint32_t n)
 {
-    if (!c || !f || !side_ok(side) || (!out && n))
+    if (!c || !f)
         return -EINVAL;
-    const struct tcp_reasm *r = &f->ep[side].rcv;
-    for (uint32_t i = 0; i < r->ngaps && i < n; i++) {
-        out[2 * i] = r->gaps[i].start;
-        out[2 * i + 1] = r->gaps[i].end;
-    }
-    return (int)r->ngaps;
+    return flow_ops_gaps(f, side, (struct reasm_gap *)out, n);
 }
 
 int mos_addr_format(int ip_ver, const uint8_t *addr, char *buf, uint32_t len)
 {
-    if (!addr || !buf || len < INET6_ADDRSTRLEN)
-        return -EINVAL;
-    if (!inet_ntop(ip_ver == 6 ? AF_INET6 : AF_INET, addr, buf, len))
-        return -errno;
-    return (int)strlen(buf);
+    return flow_ops_addr_str(ip_ver, addr, buf, len);
 }
 
 int mos_flow_endpoint(struct mos_core *c, struct mos_flow *f, int side, char *buf, uint32_t len)
 {
-    if (!c || !f || !side_ok(side) || !buf || len < INET6_ADDRSTRLEN + 8)
+    if (!c || !f)
         return -EINVAL;
-    int end = side == MOS_SIDE_CLI ? f->cli_end : 1 - f->cli_end;
-    char a[INET6_ADDRSTRLEN];
-    int rc = mos_addr_format(f->key.ip_ver, f->key.addr[end], a, sizeof(a));
-    if (rc < 0)
-        return rc;
-    const char *fmt = f->key.ip_ver == 6 ? "[%s]:%u" : "%s:%u";
-    return snprintf(buf, len, fmt, a, (unsigned)f->key.port[end]);
+    return flow_ops_endpoint_str(f, side, buf, len);
 }
 
 int mos_flow_drop(struct mos_core *c, struct mos_flow *f)
@@ -310,97 +293,60 @@ int mos_flow_reset(struct mos_core *c, struct mos_flow *f)
 int mos_pkt_rewrite(struct mos_core *c, struct mos_flow *f, int part, uint32_t off, uint32_t remove,
                     const uint8_t *data, uint32_t len)
 {
-    if (!c || !f || (!data && len))
+    if (!c || !f)
         return -EINVAL;
-    const struct mos_pkt *p = core_current_pkt(c);
-    if (!p)
-        return -ENODATA;
-    struct mos_flow_key k;
-    memset(&k, 0, sizeof(k));
-    mos_flow_key_from_pkt(p, &k);
-    if (memcmp(&k, &f->key, sizeof(k)) != 0)
-        return -EINVAL; /* the packet being processed is not this flow's */
-    return core_pkt_rewrite(c, part, off, remove, data, len);
+    return flow_ops_rewrite(c, f, part, off, remove, data, len);
+}
+
+/* The Lua option numbers (enum mos_ffi_opt) as the core's option and side. */
+static int ffi_opt(int opt, bool set, int *side)
+{
+    *side = MOS_SIDE_CLI;
+    switch (opt) {
+    case MOS_OPT_CLIBUF: *side = MOS_SIDE_CLI; return FLOW_OPT_BUF;
+    case MOS_OPT_SVRBUF: *side = MOS_SIDE_SVR; return FLOW_OPT_BUF;
+    case MOS_OPT_OVERLAP: *side = set ? MOS_SIDE_BOTH : MOS_SIDE_CLI; return FLOW_OPT_OVERLAP; /* both sides */
+    case MOS_OPT_CLI_STATE: *side = MOS_SIDE_CLI; return FLOW_OPT_STATE;
+    case MOS_OPT_SVR_STATE: *side = MOS_SIDE_SVR; return FLOW_OPT_STATE;
+    case MOS_OPT_UCTX: return FLOW_OPT_UCTX;
+    default: return -1;
+    }
 }
 
 int mos_flow_getopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t *out)
 {
-    if (!c || !f || !out)
+    if (!c || !f)
         return -EINVAL;
-    switch (opt) {
-    case MOS_OPT_CLIBUF: *out = f->ep[MOS_SIDE_CLI].rcv.enabled; return 0;
-    case MOS_OPT_SVRBUF: *out = f->ep[MOS_SIDE_SVR].rcv.enabled; return 0;
-    case MOS_OPT_OVERLAP: *out = f->ep[MOS_SIDE_CLI].rcv.overlap; return 0;
-    case MOS_OPT_CLI_STATE: *out = f->ep[MOS_SIDE_CLI].state; return 0;
-    case MOS_OPT_SVR_STATE: *out = f->ep[MOS_SIDE_SVR].state; return 0;
-    case MOS_OPT_UCTX: *out = (int64_t)f->uctx; return 0;
-    default: return -ENOPROTOOPT;
-    }
+    int side, o = ffi_opt(opt, false, &side);
+    return flow_ops_get(f, o, side, out);
 }
 
 int mos_flow_setopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t value)
 {
     if (!c || !f)
         return -EINVAL;
-    switch (opt) {
-    case MOS_OPT_CLIBUF:
-    case MOS_OPT_SVRBUF:
-        if (value != 0 && value != 1)
-            return -EINVAL;
-        /* only switching OFF is safe mid-stream: turning it on later would
-         * start a stream at an offset the reassembler never saw. */
-        if (value == 1 && !f->ep[opt == MOS_OPT_CLIBUF ? MOS_SIDE_CLI : MOS_SIDE_SVR].rcv.enabled)
-            return -EPERM;
-        f->ep[opt == MOS_OPT_CLIBUF ? MOS_SIDE_CLI : MOS_SIDE_SVR].rcv.enabled = value != 0;
-        return 0;
-    case MOS_OPT_OVERLAP:
-        if (value != MOS_OVERLAP_FIRST && value != MOS_OVERLAP_LAST)
-            return -EINVAL;
-        f->ep[0].rcv.overlap = f->ep[1].rcv.overlap = (uint8_t)value;
-        return 0;
-    case MOS_OPT_UCTX:
-        f->uctx = (uint64_t)value;
-        return 0;
-    case MOS_OPT_CLI_STATE:
-    case MOS_OPT_SVR_STATE:
-        return -EPERM;
-    default:
-        return -ENOPROTOOPT;
-    }
+    int side, o = ffi_opt(opt, true, &side);
+    return flow_ops_set(c, f, o, side, value);
 }
 
 /* --- the current packet --- */
 
 int mos_pkt_get(struct mos_core *c, struct mos_ffi_pkt *out)
 {
-    if (!c || !out)
-        return -EINVAL;
-    const struct mos_pkt *p = core_current_pkt(c);
-    if (!p)
-        return -ENOENT;
-    memset(out, 0, sizeof(*out));
-    out->ts_ns = p->ts_ns;
-    out->ip_ver = p->ip_ver;
-    out->proto = p->proto;
-    out->ttl = p->ttl;
-    out->tcp_flags = p->tcp_flags;
-    out->nvlan = p->nvlan;
-    out->reassembled = p->reassembled;
+    const struct mos_pkt *p;
+    int rc = c && out ? flow_ops_pkt(c, &p) : -EINVAL;
+    if (rc < 0)
+        return rc;
+    *out = (struct mos_ffi_pkt){
+        .ts_ns = p->ts_ns, .ip_ver = p->ip_ver, .proto = p->proto, .ttl = p->ttl, .tcp_flags = p->tcp_flags,
+        .nvlan = p->nvlan, .reassembled = p->reassembled, .sport = p->sport, .dport = p->dport,
+        .seq = p->seq, .ack = p->ack, .win = p->win, .urg = p->urg, .caplen = p->caplen, .wirelen = p->wirelen,
+        .payload = p->payload, .payload_len = p->payload_len, .payload_wire_len = p->payload_wire_len,
+    };
     for (int i = 0; i < MOS_MAX_VLAN; i++)
         out->vlan[i] = p->vlan[i];
     memcpy(out->src, p->src, 16);
     memcpy(out->dst, p->dst, 16);
-    out->sport = p->sport;
-    out->dport = p->dport;
-    out->seq = p->seq;
-    out->ack = p->ack;
-    out->win = p->win;
-    out->urg = p->urg;
-    out->caplen = p->caplen;
-    out->wirelen = p->wirelen;
-    out->payload = p->payload;
-    out->payload_len = p->payload_len;
-    out->payload_wire_len = p->payload_wire_len;
     return 0;
 }
 
@@ -425,9 +371,9 @@ void mos_matcher_free(struct mos_matcher *m) { stream_match_destroy(m); }
 
 int mos_matcher_scan(struct mos_matcher *m, struct mos_flow *f, int side)
 {
-    if (!m || !f || !side_ok(side))
+    if (!m || !f)
         return -EINVAL;
-    return stream_match_scan(m, f, side);
+    return stream_match_scan(m, f, side); /* checks the side */
 }
 
 const struct mos_match *mos_matcher_results(const struct mos_matcher *m) { return m ? stream_match_results(m) : NULL; }

@@ -10,6 +10,10 @@
  * Handler identity for the event trees is the callback's address; a timer
  * is identified by its slot with bit 63 set (user-space addresses never have
  * it), so one dispatcher serves both.
+ *
+ * What a callback does to a flow (options, buffer info, gaps, addresses,
+ * the last packet and its rewrite) is core/flow_ops.c, shared with the Lua
+ * FFI; this file maps mOS's names and its -1/errno convention onto it.
  */
 #include "mtcp_api.h"
 
@@ -25,6 +29,7 @@
 #include "engine.h"
 #include "event_tree.h"
 #include "flow.h"
+#include "flow_ops.h"
 #include "io.h"
 #include "pkt_rewrite.h"
 #include "stream_match.h"
@@ -372,7 +377,7 @@ int mtcp_unregister_callback(mctx_t m, int sockid, event_t event, int hook)
     if (!m || hook < 0 || hook >= MOS_HK_COUNT)
         return fail(EINVAL);
     struct mos_flow *f = flow_of(m, sockid);
-    const struct mos_tree *t = f ? f->tree[hook] : core_socket_tree(m->core, sockid, hook);
+    const struct mos_tree *t = f ? flow_ops_tree(f, hook) : core_socket_tree(m->core, sockid, hook);
     if (!t)
         return fail(EBADF);
     int node = etree_find(t, (int)event);
@@ -385,7 +390,7 @@ int mtcp_unregister_callback(mctx_t m, int sockid, event_t event, int hook)
                    : core_unregister(m->core, sockid, (int)event, hook, id, false);
         if (rc < 0)
             return fail(rc);
-        t = f ? f->tree[hook] : core_socket_tree(m->core, sockid, hook);
+        t = f ? flow_ops_tree(f, hook) : core_socket_tree(m->core, sockid, hook);
     }
     return 0;
 }
@@ -440,9 +445,10 @@ int mtcp_getlastpkt(mctx_t m, int sockid, int side, struct pkt_info *pi)
 {
     if (!m || !pi)
         return fail(EINVAL);
-    const struct mos_pkt *p = core_current_pkt(m->core);
-    if (!p)
-        return fail(ENODATA);
+    const struct mos_pkt *p;
+    int rc = flow_ops_pkt(m->core, &p);
+    if (rc < 0)
+        return fail(rc);
     memset(pi, 0, sizeof(*pi));
     pi->cur_ts_ns = p->ts_ns;
     pi->frame = p->frame;
@@ -476,7 +482,7 @@ int mtcp_setlastpkt(mctx_t m, int sockid, int side, off_t offset, const uint8_t 
     }
     /* mOS semantics: overwrite datalen bytes in place (same length); lengths
      * and checksums are fixed. Size-changing payload edits: mtcp_rewrite_payload. */
-    int rc = core_pkt_rewrite(m->core, part, (uint32_t)offset, datalen, data, datalen);
+    int rc = flow_ops_rewrite(m->core, flow_of(m, sockid), part, (uint32_t)offset, datalen, data, datalen);
     return rc < 0 ? fail(rc) : 0;
 }
 
@@ -484,7 +490,7 @@ int mtcp_rewrite_payload(mctx_t m, int sockid, uint32_t off, uint32_t remove, co
 {
     if (!m)
         return fail(EINVAL);
-    int rc = core_pkt_rewrite(m->core, MOS_PART_PAYLOAD, off, remove, data, len);
+    int rc = flow_ops_rewrite(m->core, flow_of(m, sockid), MOS_PART_PAYLOAD, off, remove, data, len);
     return rc < 0 ? fail(rc) : 0;
 }
 
@@ -496,6 +502,21 @@ static int int_opt(const void *optval, socklen_t optlen, int *out)
     return 0;
 }
 
+/* mOS's option names as the core's option and side. */
+static int sockopt(int optname, int *side)
+{
+    switch (optname) {
+    case MOS_CLIBUF: *side = MOS_SIDE_CLI; return FLOW_OPT_BUF;
+    case MOS_SVRBUF: *side = MOS_SIDE_SVR; return FLOW_OPT_BUF;
+    case MOS_CLIOVERLAP: *side = MOS_SIDE_CLI; return FLOW_OPT_OVERLAP;
+    case MOS_SVROVERLAP: *side = MOS_SIDE_SVR; return FLOW_OPT_OVERLAP;
+    case MOS_TCP_STATE_CLI: *side = MOS_SIDE_CLI; return FLOW_OPT_STATE;
+    case MOS_TCP_STATE_SVR: *side = MOS_SIDE_SVR; return FLOW_OPT_STATE;
+    case MOS_STOP_MON: *side = MOS_SIDE_CLI; return FLOW_OPT_STOP_MON; /* the side is the value */
+    default: *side = MOS_SIDE_CLI; return -1;
+    }
+}
+
 int mtcp_setsockopt(mctx_t m, int sockid, int level, int optname, const void *optval, socklen_t optlen)
 {
     if (!m || level != SOL_MONSOCKET)
@@ -503,40 +524,19 @@ int mtcp_setsockopt(mctx_t m, int sockid, int level, int optname, const void *op
     int v;
     if (int_opt(optval, optlen, &v) < 0)
         return fail(EINVAL);
+    int side, opt = sockopt(optname, &side);
+    int64_t value = v;
+    if (opt == FLOW_OPT_BUF)
+        value = v != 0; /* mOS passes a buffer size; 0 turns buffering off */
+    else if (opt == FLOW_OPT_STOP_MON)
+        side = v, value = 1;
     struct mos_flow *f = flow_of(m, sockid);
-    if (!f) {
-        /* On a monitor socket the buffer options set the default for new flows. */
-        struct mos_config *cfg = core_config_mut(m->core);
-        switch (optname) {
-        case MOS_CLIBUF: cfg->reassembly_client = v != 0; return 0;
-        case MOS_SVRBUF: cfg->reassembly_server = v != 0; return 0;
-        case MOS_CLIOVERLAP:
-        case MOS_SVROVERLAP:
-            if (v != MOS_OVERLAP_POLICY_FIRST && v != MOS_OVERLAP_POLICY_LAST)
-                return fail(EINVAL);
-            cfg->overlap = v;
-            return 0;
-        default: return fail(ENOPROTOOPT);
-        }
-    }
-    switch (optname) {
-    case MOS_CLIBUF: f->ep[MOS_SIDE_CLI].rcv.enabled = v != 0; return 0;
-    case MOS_SVRBUF: f->ep[MOS_SIDE_SVR].rcv.enabled = v != 0; return 0;
-    case MOS_CLIOVERLAP:
-    case MOS_SVROVERLAP:
-        if (v != MOS_OVERLAP_POLICY_FIRST && v != MOS_OVERLAP_POLICY_LAST)
-            return fail(EINVAL);
-        f->ep[optname == MOS_CLIOVERLAP ? MOS_SIDE_CLI : MOS_SIDE_SVR].rcv.overlap = (uint8_t)v;
-        return 0;
-    case MOS_STOP_MON:
-        if (v != MOS_SIDE_CLI && v != MOS_SIDE_SVR && v != MOS_SIDE_BOTH)
-            return fail(EINVAL);
-        f->stop_mon |= (uint8_t)(v == MOS_SIDE_BOTH ? 3 : 1 << v);
-        return 0;
-    default:
-        return fail(ENOPROTOOPT);
-    }
+    /* On a monitor socket the options set the defaults of new flows. */
+    int rc = f ? flow_ops_set(m->core, f, opt, side, value) : flow_ops_set_default(m->core, opt, side, value);
+    return rc < 0 ? fail(rc) : 0;
 }
+
+_Static_assert(sizeof(struct tcp_gap_info) == sizeof(struct reasm_gap), "a gap is [start, end)");
 
 int mtcp_getsockopt(mctx_t m, int sockid, int level, int optname, void *optval, socklen_t *optlen)
 {
@@ -545,29 +545,16 @@ int mtcp_getsockopt(mctx_t m, int sockid, int level, int optname, void *optval, 
     struct mos_flow *f = flow_of(m, sockid);
     if (!f)
         return fail(EBADF);
-    int side = (optname == MOS_TCP_STATE_SVR || optname == MOS_INFO_SVRBUF || optname == MOS_FRAGINFO_SVRBUF ||
-                optname == MOS_SVRBUF || optname == MOS_SVROVERLAP)
-                   ? MOS_SIDE_SVR
-                   : MOS_SIDE_CLI;
-    const struct tcp_reasm *r = &f->ep[side].rcv;
-    int v;
+    int side = (optname == MOS_INFO_SVRBUF || optname == MOS_FRAGINFO_SVRBUF) ? MOS_SIDE_SVR : MOS_SIDE_CLI;
     switch (optname) {
-    case MOS_TCP_STATE_CLI:
-    case MOS_TCP_STATE_SVR: v = f->ep[side].state; break;
-    case MOS_CLIBUF:
-    case MOS_SVRBUF: v = r->enabled; break;
-    case MOS_CLIOVERLAP:
-    case MOS_SVROVERLAP: v = r->overlap; break;
     case MOS_INFO_CLIBUF:
     case MOS_INFO_SVRBUF: {
+        struct flow_buf_info b;
         if (*optlen < (socklen_t)sizeof(struct tcp_buf_info))
             return fail(EINVAL);
+        flow_ops_buf_info(f, side, &b);
         struct tcp_buf_info bi = {
-            .next_expected = r->next,
-            .last_received = r->buf.head,
-            .unread = stream_buf_unread(&r->buf),
-            .gap_bytes = r->gap_bytes,
-        };
+            .next_expected = b.next, .last_received = b.delivered, .unread = b.unread, .gap_bytes = b.gap_bytes};
         memcpy(optval, &bi, sizeof(bi));
         *optlen = sizeof(bi);
         return 0;
@@ -575,21 +562,21 @@ int mtcp_getsockopt(mctx_t m, int sockid, int level, int optname, void *optval, 
     case MOS_FRAGINFO_CLIBUF:
     case MOS_FRAGINFO_SVRBUF: {
         socklen_t room = *optlen / (socklen_t)sizeof(struct tcp_gap_info);
-        socklen_t n = r->ngaps < room ? r->ngaps : room;
-        struct tcp_gap_info *out = optval;
-        for (socklen_t i = 0; i < n; i++) {
-            out[i].start = r->gaps[i].start;
-            out[i].end = r->gaps[i].end;
-        }
+        int listed = flow_ops_gaps(f, side, (struct reasm_gap *)optval, room);
+        socklen_t n = (socklen_t)listed < room ? (socklen_t)listed : room;
         *optlen = n * (socklen_t)sizeof(struct tcp_gap_info);
         return 0;
     }
-    default:
-        return fail(ENOPROTOOPT);
     }
+    int64_t v;
+    int opt = sockopt(optname, &side);
+    int rc = flow_ops_get(f, opt, side, &v);
+    if (rc < 0)
+        return fail(rc == -EPERM ? -ENOPROTOOPT : rc);
     if (*optlen < (socklen_t)sizeof(int))
         return fail(EINVAL);
-    memcpy(optval, &v, sizeof(int));
+    int iv = (int)v;
+    memcpy(optval, &iv, sizeof(int));
     *optlen = sizeof(int);
     return 0;
 }
@@ -599,19 +586,20 @@ int mtcp_getpeername(mctx_t m, int sockid, struct sockaddr *addr, socklen_t *add
     struct mos_flow *f = flow_of(m, sockid);
     if (!f)
         return fail(EBADF);
-    if (!addr || !addrlen || (side != MOS_SIDE_CLI && side != MOS_SIDE_SVR))
-        return fail(EINVAL);
-    int end = side == MOS_SIDE_CLI ? f->cli_end : !f->cli_end;
-    if (f->key.ip_ver == 4) {
-        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(f->key.port[end])};
-        memcpy(&sin.sin_addr, f->key.addr[end], 4);
+    struct flow_endpoint ep;
+    int rc = flow_ops_endpoint(f, side, &ep);
+    if (rc < 0 || !addr || !addrlen)
+        return fail(rc < 0 ? rc : -EINVAL);
+    if (ep.ip_ver == 4) {
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(ep.port)};
+        memcpy(&sin.sin_addr, ep.addr, 4);
         if (*addrlen < (socklen_t)sizeof(sin))
             return fail(EINVAL);
         memcpy(addr, &sin, sizeof(sin));
         *addrlen = sizeof(sin);
     } else {
-        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(f->key.port[end])};
-        memcpy(&sin6.sin6_addr, f->key.addr[end], 16);
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(ep.port)};
+        memcpy(&sin6.sin6_addr, ep.addr, 16);
         if (*addrlen < (socklen_t)sizeof(sin6))
             return fail(EINVAL);
         memcpy(addr, &sin6, sizeof(sin6));

@@ -76,8 +76,10 @@ struct pkt_info {
 /* Socket options (level SOL_MONSOCKET). */
 #define SOL_MONSOCKET 0xFFFF
 enum mtcp_sockopt {
-    MOS_CLIBUF = 1,          /* int: 0 disables the client's receive buffer */
-    MOS_SVRBUF,              /* int: 0 disables the server's receive buffer */
+    MOS_CLIBUF = 1,          /* int: 0 disables the client's receive buffer, non-zero (re-)enables it:
+                              * unread and held bytes are dropped, storage restarts at the next
+                              * in-order byte (the same as the Lua flow:set, core/flow_ops.h) */
+    MOS_SVRBUF,              /* int: the same for the server's receive buffer */
     MOS_STOP_MON,            /* int side: stop monitoring that side (MOS_SIDE_BOTH ends the flow's events) */
     MOS_CLIOVERLAP,          /* int: MOS_OVERLAP_POLICY_FIRST / _LAST */
     MOS_SVROVERLAP,

@@ -6,11 +6,21 @@
  * calls core_step() again, which resumes at the next phase. So handlers at
  * HK_SND see the stack before the receiver update, handlers at HK_RCV see it
  * after, and the verdict (forward/drop) is taken only after every handler of
- * the packet ran.
+ * the packet ran. Read top to bottom, a packet goes (docs/events.md):
+ *
+ *   next_frame      burst input and prefetch
+ *   take_packet     decode (decode.c); non-TCP packets go to raw sockets
+ *   flows_lookup    find or create the flow (flow_life.c, sockets.c)
+ *   phase_snd       tcp_stream_send (tcp_stream.c)      -> HK_SND events
+ *   phase_rcv       tcp_stream_recv (tcp_stream.c)      -> HK_RCV, HK_NONE events
+ *   finish_packet   out_verdict (inline_out.c)
+ *
+ * and between packets timers (timers.c) fire and idle flows end.
  *
  * Invariants:
  * - An event is queued only when the flow's tree for that hook has something
- *   under it (tree->mask), so packets nobody listens to never leave C.
+ *   under it (tree->mask), so packets nobody listens to never leave C;
+ *   raising counts it either way (engine_priv.h).
  * - A flow's CONN_END is its last event. Ended flows stay in memory until the
  *   host has dispatched that batch: they are freed at the start of the next
  *   step (c->ending), which is also why the slab has a small reserve above
@@ -20,173 +30,11 @@
 #include "engine.h"
 
 #include <errno.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf_pool.h"
-#include "decode.h"
-#include "event_tree.h"
-#include "flow_table.h"
-#include "ip_frag.h"
-#include "pkt_rewrite.h"
-#include "stream_match.h"
-#include "tcp_reasm.h"
-#include "tcp_state.h"
-
-#define EVQ_MAX 512        /* events of one dispatch point; a packet raises at most ~20 */
-#define ENDING_MAX 64      /* flows ended but not yet freed; also the slab reserve */
-/* Frames per rx_burst, and how many frames ahead a frame's flow is
- * prefetched: at 192k flows, 64/4 spent ~7% less CPU than 32/2 (count.lua,
- * small workload), the first frames of a burst waiting less for theirs. */
-#define BURST 64
-#define PREFETCH_DIST 4
-_Static_assert(BURST <= 64, "fhint has one bit per frame of a burst");
-#define STEP_BUDGET 1024   /* packets per core_step without events: keeps the host responsive */
-#define TIMERS_MAX 65536
-
-struct mos_socket {
-    bool used;
-    uint8_t type;
-    bool has_syn, has_raw;
-    struct bpf_program syn_bpf, raw_bpf;
-    struct mos_tree *tree[MOS_HK_COUNT];
-};
-
-struct core_timer {
-    uint64_t at, flow_id, handler;
-    uint32_t slot;
-    bool has_flow;
-};
-
-enum phase { PH_NEXT = 0, PH_FLOW, PH_SND_DONE, PH_RCV_DONE, PH_SHUTDOWN };
-
-struct mos_core {
-    struct mos_config cfg;
-    int id;
-    struct mos_counters ctr;
-    struct decoder dec;
-    struct ip_frag *frag;
-    struct flow_table *ft;
-    struct reasm_pool pool;
-    struct event_registry *reg;
-    struct event_tree_store *trees;
-    struct mos_socket socks[MOS_MAX_SOCKETS];
-    pcap_t *bpf_dead; /* DLT_RAW handle for compiling socket filters */
-
-    struct mos_io *io;
-    struct mos_frame frames[BURST];
-    int nframes, iframe;
-    uint32_t fhash[BURST]; /* flow hash hint of each frame of the burst */
-    uint64_t fhint;        /* bit i: fhash[i] is valid */
-    uint64_t io_dropped_seen, io_rx_missed_seen; /* io's loss counts already folded in */
-    const struct mos_frame *injected; /* core_process_frame */
-    bool io_eof;
-    int io_status; /* 0, or the negative code of an input error */
-
-    /* the packet in flight */
-    enum phase phase;
-    bool have_pkt;
-    const struct mos_frame *frame;
-    struct mos_pkt pkt;
-    struct mos_flow *flow;
-    int sender, receiver;
-    bool drop;
-    struct reasm_class cls;
-    bool has_payload;
-    const uint8_t *trk_payload; /* the payload as the sender sent it: what tracking sees */
-    uint32_t trk_len;
-    bool owned;                 /* pkt points into txbuf (a private, editable copy) */
-    bool edited;
-    uint32_t txlen;
-    uint8_t txbuf[PKT_REWRITE_MAX_FRAME];
-    bool new_flow; /* CONN_START still to raise at HK_RCV */
-
-    struct mos_event evq[EVQ_MAX];
-    int nev;
-    int nreturned; /* events handed to the host by the last core_step */
-    struct mos_event raised[EVQ_MAX / 4]; /* raise_event from handlers: next batch */
-    int nraised;
-    struct mos_flow *ending[ENDING_MAX];
-    int nending;
-
-    struct core_timer *timers; /* binary heap on .at */
-    uint32_t ntimers, timers_cap;
-
-    uint64_t now;
-    uint64_t next_flow_id;
-    uint32_t shutdown_slot; /* flow_table_next cursor of PH_SHUTDOWN */
-    int nraw;               /* open raw sockets: raise_raw is free without any */
-    struct mos_matcher *matchers; /* stream_match.c's list of this core's matchers */
-    char err[256];
-};
-
-/* ------------------------------------------------------------------ utils */
-
-static void count_event(struct mos_core *c, int event)
-{
-    switch (event) {
-    case MOS_ON_PKT_IN: c->ctr.ev_pkt_in++; break;
-    case MOS_ON_CONN_START: c->ctr.ev_conn_start++; break;
-    case MOS_ON_CONN_NEW_DATA: c->ctr.ev_conn_new_data++; break;
-    case MOS_ON_CONN_END: c->ctr.ev_conn_end++; break;
-    case MOS_ON_TCP_STATE_CHANGE: c->ctr.ev_tcp_state_change++; break;
-    case MOS_ON_REXMIT: c->ctr.ev_rexmit++; break;
-    case MOS_ON_REXMIT_INCONSISTENT: c->ctr.ev_rexmit_inconsistent++; break;
-    case MOS_ON_GAP: c->ctr.ev_gap++; break;
-    case MOS_ON_ORPHAN: c->ctr.ev_orphan++; break;
-    case MOS_ON_ERROR: c->ctr.ev_error++; break;
-    default: c->ctr.ev_ude++; break;
-    }
-}
-
-static void push_event(struct mos_core *c, struct mos_flow *f, int event, int side, int hook,
-                       int sock, uint64_t arg)
-{
-    if (c->nev >= EVQ_MAX)
-        return; /* cannot happen with the bounds above; never overflow */
-    struct mos_event *e = &c->evq[c->nev++];
-    e->flow = f;
-    e->event = event;
-    e->side = (uint8_t)side;
-    e->hook = (uint8_t)hook;
-    e->sock = (uint16_t)sock;
-    e->arg = arg;
-}
-
-/* Raise a built-in event for a flow at one hook: queued only if someone is
- * registered under it. Counted whether or not anyone listens. */
-static void raise_flow(struct mos_core *c, struct mos_flow *f, int event, int side, int hook, uint64_t arg)
-{
-    if (!f || f->ended || !f->sock || (f->stop_mon & (1u << side)))
-        return;
-    const struct mos_tree *t = f->tree[hook];
-    if (t && (t->mask & (1u << event)))
-        push_event(c, f, event, side, hook, (int)(f->sock - c->socks), arg);
-}
-
-/* Events of the receiver-side update and of flow ends: HK_RCV, then HK_NONE. */
-static void raise_rcv(struct mos_core *c, struct mos_flow *f, int event, int side, uint64_t arg)
-{
-    count_event(c, event);
-    raise_flow(c, f, event, side, MOS_HK_RCV, arg);
-    raise_flow(c, f, event, side, MOS_HK_NONE, arg);
-}
-
-static int tclass_of(const struct mos_flow *f)
-{
-    int a = f->ep[0].state, b = f->ep[1].state;
-    if (tcp_state_closed(f))
-        return TCLASS_TIME_WAIT;
-    if (a == MOS_TCP_ESTABLISHED && b == MOS_TCP_ESTABLISHED)
-        return TCLASS_ESTABLISHED;
-    if (a >= MOS_TCP_FIN_WAIT_1 || b >= MOS_TCP_FIN_WAIT_1)
-        return TCLASS_CLOSING;
-    if (a == MOS_TCP_ESTABLISHED || b == MOS_TCP_ESTABLISHED)
-        return TCLASS_ESTABLISHED;
-    return TCLASS_SYN;
-}
+#include "engine_priv.h"
 
 /* ------------------------------------------------------------- lifecycle */
 
@@ -219,6 +67,7 @@ int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out
     c->dec.checksum = cfg->checksum;
     c->dec.frag = c->frag;
     c->dec.ctr = &c->ctr;
+    c->sout = (struct tcp_stream_out){.ev_ctr = &c->ctr.ev_pkt_in, .q = c->evq, .n = &c->nev, .cap = EVQ_MAX};
     c->pool.memcap = cfg->memcap;
     c->pool.ctr = &c->ctr;
     rc = buf_pool_create(cfg->buffer_memcap, &c->ctr, &c->pool.bufs);
@@ -236,41 +85,16 @@ fail:
     return rc;
 }
 
-static void flow_release(struct mos_core *c, struct mos_flow *f)
-{
-    for (int h = 0; h < MOS_HK_COUNT; h++) {
-        if (f->tree[h])
-            etree_release(c->trees, f->tree[h]);
-        f->tree[h] = NULL;
-    }
-    tcp_reasm_free(&f->ep[0].rcv, &c->pool);
-    tcp_reasm_free(&f->ep[1].rcv, &c->pool);
-    free(f->syn_data);
-    f->syn_data = NULL;
-    seq_remap_free(f->remap);
-    f->remap = NULL;
-    if (c->matchers) /* their per-flow state ends with the flow */
-        stream_match_flow_end(c->matchers, f, flow_table_slot(c->ft, f));
-    flow_table_remove(c->ft, f);
-}
-
-static void free_ending(struct mos_core *c)
-{
-    for (int i = 0; i < c->nending; i++)
-        flow_release(c, c->ending[i]);
-    c->nending = 0;
-}
-
 static void destroy_flow_cb(struct mos_flow *f, void *arg)
 {
-    flow_release(arg, f);
+    flows_release(arg, f);
 }
 
 void core_destroy(struct mos_core *c)
 {
     if (!c)
         return;
-    free_ending(c);
+    flows_free_ending(c);
     if (c->ft) {
         flow_table_foreach(c->ft, destroy_flow_cb, c);
         flow_table_destroy(c->ft);
@@ -359,381 +183,6 @@ bool core_bytes_needed(const struct mos_core *c)
     return c->matchers != NULL;
 }
 
-/* --------------------------------------------------------------- sockets */
-
-static struct mos_socket *sock_get(struct mos_core *c, int sock)
-{
-    if (sock < 0 || sock >= MOS_MAX_SOCKETS || !c->socks[sock].used)
-        return NULL;
-    return &c->socks[sock];
-}
-
-int core_socket(struct mos_core *c, int type)
-{
-    if (type != MOS_SOCK_MONITOR_STREAM && type != MOS_SOCK_MONITOR_RAW)
-        return -EINVAL;
-    for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
-        if (c->socks[s].used)
-            continue;
-        struct mos_socket *so = &c->socks[s];
-        memset(so, 0, sizeof(*so));
-        so->used = true;
-        so->type = (uint8_t)type;
-        if (type == MOS_SOCK_MONITOR_RAW)
-            c->nraw++;
-        for (int h = 0; h < MOS_HK_COUNT; h++)
-            so->tree[h] = etree_empty(c->trees);
-        return s;
-    }
-    return -EMFILE;
-}
-
-int core_socket_close(struct mos_core *c, int sock)
-{
-    struct mos_socket *so = sock_get(c, sock);
-    if (!so)
-        return -EBADF;
-    if (so->has_syn)
-        pcap_freecode(&so->syn_bpf);
-    if (so->has_raw)
-        pcap_freecode(&so->raw_bpf);
-    for (int h = 0; h < MOS_HK_COUNT; h++)
-        if (so->tree[h])
-            etree_release(c->trees, so->tree[h]);
-    if (so->type == MOS_SOCK_MONITOR_RAW)
-        c->nraw--;
-    memset(so, 0, sizeof(*so));
-    return 0;
-}
-
-static int compile_filter(struct mos_core *c, const char *expr, struct bpf_program *prog, bool *has,
-                          char *err, size_t errlen)
-{
-    if (!expr)
-        return 0;
-    if (*has) {
-        pcap_freecode(prog);
-        *has = false;
-    }
-    if (!*expr)
-        return 0;
-    if (pcap_compile(c->bpf_dead, prog, expr, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-        if (err)
-            snprintf(err, errlen, "bad filter '%s': %s", expr, pcap_geterr(c->bpf_dead));
-        return -EINVAL;
-    }
-    *has = true;
-    return 0;
-}
-
-int core_socket_filter(struct mos_core *c, int sock, const char *syn_filter, const char *raw_filter,
-                       char *err, size_t errlen)
-{
-    struct mos_socket *so = sock_get(c, sock);
-    if (!so)
-        return -EBADF;
-    int rc = compile_filter(c, syn_filter, &so->syn_bpf, &so->has_syn, err, errlen);
-    if (rc < 0)
-        return rc;
-    return compile_filter(c, raw_filter, &so->raw_bpf, &so->has_raw, err, errlen);
-}
-
-static bool bpf_match(const struct bpf_program *prog, const struct mos_pkt *p)
-{
-    return bpf_filter(prog->bf_insns, p->l3, p->l3_len, p->l3_len) != 0;
-}
-
-/* Which hooks make sense for which event (mOS semantics, see docs/events.md). */
-int core_check_hook(struct mos_core *c, int type, int event, int hook)
-{
-    if (hook < 0 || hook >= MOS_HK_COUNT)
-        return -EINVAL;
-    int root = event < MOS_BUILTIN_EVENTS ? event : evreg_root(c->reg, event);
-    if (root < 0 || root >= MOS_BUILTIN_EVENTS)
-        return -EINVAL;
-    if (type == MOS_SOCK_MONITOR_RAW)
-        return (root == MOS_ON_PKT_IN || root == MOS_ON_ORPHAN) && hook == MOS_HK_NONE ? 0 : -EINVAL;
-    switch (root) {
-    case MOS_ON_PKT_IN:
-    case MOS_ON_CONN_START:
-    case MOS_ON_TCP_STATE_CHANGE:
-    case MOS_ON_REXMIT:
-    case MOS_ON_REXMIT_INCONSISTENT:
-        return hook == MOS_HK_NONE ? -EINVAL : 0;
-    case MOS_ON_CONN_END:
-        return 0;
-    case MOS_ON_CONN_NEW_DATA:
-    case MOS_ON_GAP:
-        return hook == MOS_HK_SND ? -EINVAL : 0;
-    case MOS_ON_ORPHAN:
-    case MOS_ON_ERROR:
-        return hook == MOS_HK_NONE ? 0 : -EINVAL;
-    }
-    return -EINVAL;
-}
-
-static int switch_tree(struct mos_core *c, struct mos_tree **slot, int event, uint64_t handler, bool add)
-{
-    int err = 0;
-    struct mos_tree *cur = *slot ? *slot : etree_empty(c->trees);
-    bool took_empty = (*slot == NULL);
-    struct mos_tree *nt = add ? etree_with(c->trees, cur, event, handler, &err)
-                              : etree_without(c->trees, cur, event, handler, &err);
-    if (!nt) {
-        if (took_empty)
-            etree_release(c->trees, cur);
-        return err ? err : -ENOMEM;
-    }
-    etree_release(c->trees, cur);
-    *slot = nt;
-    return 0;
-}
-
-struct sock_update {
-    struct mos_core *c;
-    struct mos_socket *so;
-    int event, hook;
-    uint64_t handler;
-    bool add;
-    int rc;
-};
-
-static void sock_update_flow(struct mos_flow *f, void *arg)
-{
-    struct sock_update *u = arg;
-    if (f->sock != u->so || f->ended)
-        return;
-    int rc = switch_tree(u->c, &f->tree[u->hook], u->event, u->handler, u->add);
-    if (rc < 0)
-        u->rc = rc;
-}
-
-static int sock_change(struct mos_core *c, int sock, int event, int hook, uint64_t handler, bool existing, bool add)
-{
-    struct mos_socket *so = sock_get(c, sock);
-    if (!so)
-        return -EBADF;
-    if (!handler)
-        return -EINVAL;
-    int rc = core_check_hook(c, so->type, event, hook);
-    if (rc < 0)
-        return rc;
-    rc = switch_tree(c, &so->tree[hook], event, handler, add);
-    if (rc < 0 || !existing)
-        return rc;
-    struct sock_update u = {c, so, event, hook, handler, add, 0};
-    flow_table_foreach(c->ft, sock_update_flow, &u);
-    return u.rc;
-}
-
-int core_register(struct mos_core *c, int sock, int event, int hook, uint64_t handler, bool existing)
-{
-    return sock_change(c, sock, event, hook, handler, existing, true);
-}
-
-int core_unregister(struct mos_core *c, int sock, int event, int hook, uint64_t handler, bool existing)
-{
-    return sock_change(c, sock, event, hook, handler, existing, false);
-}
-
-int core_flow_register(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler)
-{
-    if (!f || f->ended || !f->sock)
-        return -EBADF;
-    if (!handler)
-        return -EINVAL;
-    int rc = core_check_hook(c, f->sock->type, event, hook);
-    if (rc < 0)
-        return rc;
-    return switch_tree(c, &f->tree[hook], event, handler, true);
-}
-
-int core_flow_unregister(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler)
-{
-    if (!f || !f->sock)
-        return -EBADF;
-    if (hook < 0 || hook >= MOS_HK_COUNT)
-        return -EINVAL;
-    return switch_tree(c, &f->tree[hook], event, handler, false);
-}
-
-int core_define_event(struct mos_core *c, int base, uint64_t filter, uint64_t arg)
-{
-    return evreg_define(c->reg, base, filter, arg);
-}
-
-const struct mos_tree *core_socket_tree(struct mos_core *c, int sock, int hook)
-{
-    struct mos_socket *so = sock_get(c, sock);
-    if (!so || hook < 0 || hook >= MOS_HK_COUNT)
-        return NULL;
-    return so->tree[hook];
-}
-
-/* ----------------------------------------------------------------- flows */
-
-/* Queue the end of a flow: flush both streams (their last NEW_DATA and GAP
- * events), then CONN_END at every hook. The memory is freed after the host
- * has dispatched this batch. */
-static void flow_end(struct mos_core *c, struct mos_flow *f, int reason)
-{
-    if (f->ended)
-        return;
-    for (int side = 0; side < 2; side++) {
-        struct reasm_result res = {0};
-        uint64_t before_gaps = f->ep[side].rcv.ngaps_total;
-        tcp_reasm_flush(&f->ep[side].rcv, &c->pool, &res);
-        if (f->ep[side].rcv.ngaps_total > before_gaps)
-            raise_rcv(c, f, MOS_ON_GAP, side, res.gaps);
-        if (res.new_bytes)
-            raise_rcv(c, f, MOS_ON_CONN_NEW_DATA, side, res.new_bytes);
-    }
-    int snd = f->last_sender, rcv = !f->last_sender;
-    count_event(c, MOS_ON_CONN_END);
-    raise_flow(c, f, MOS_ON_CONN_END, snd, MOS_HK_SND, reason);
-    raise_flow(c, f, MOS_ON_CONN_END, rcv, MOS_HK_RCV, reason);
-    raise_flow(c, f, MOS_ON_CONN_END, rcv, MOS_HK_NONE, reason);
-    f->ended = true;
-    f->end_reason = (uint8_t)reason;
-    c->ctr.flows_ended++;
-    if (c->ctr.flows_active)
-        c->ctr.flows_active--;
-    if (c->nending < ENDING_MAX)
-        c->ending[c->nending++] = f;
-}
-
-/* End a flow whose idle timeout has passed: a closed one ended normally,
- * one reset earlier keeps its reason, any other timed out. */
-static void end_idle(struct mos_core *c, struct mos_flow *f)
-{
-    int reason = f->end_reason ? f->end_reason : tcp_state_closed(f) ? FLOW_END_CLOSE : FLOW_END_TIMEOUT;
-    if (reason == FLOW_END_TIMEOUT)
-        c->ctr.flows_timeout++;
-    flow_end(c, f, reason);
-}
-
-static struct mos_socket *pick_socket(struct mos_core *c, const struct mos_pkt *p)
-{
-    for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
-        struct mos_socket *so = &c->socks[s];
-        if (!so->used || so->type != MOS_SOCK_MONITOR_STREAM)
-            continue;
-        if (so->has_syn && !bpf_match(&so->syn_bpf, p))
-            continue;
-        return so;
-    }
-    return NULL;
-}
-
-static void evict_one(struct mos_core *c)
-{
-    struct mos_flow *v = flow_table_victim(c->ft);
-    if (!v)
-        return;
-    switch (v->tclass) {
-    case TCLASS_SYN: c->ctr.flows_evicted_halfopen++; break;
-    case TCLASS_ESTABLISHED: c->ctr.flows_evicted_established++; break;
-    default: c->ctr.flows_evicted_idle++; break;
-    }
-    flow_end(c, v, FLOW_END_EVICTED);
-}
-
-static struct mos_flow *flow_create(struct mos_core *c, const struct mos_flow_key *k, uint32_t hash)
-{
-    if (c->ctr.flows_active >= c->cfg.max_concurrency)
-        evict_one(c);
-    struct mos_flow *f = NULL;
-    if (c->ctr.flows_active < c->cfg.max_concurrency)
-        f = flow_table_insert(c->ft, k, hash, c->now);
-    if (!f) {
-        c->ctr.drop_flow_table_full++;
-        return NULL;
-    }
-    /* core in bits 46..51: ids stay below 2^53, exact as Lua numbers
-     * (scripts key per-flow tables by tonumber(flow.id)) */
-    f->id = ((uint64_t)c->id << 46) | c->next_flow_id++;
-    f->core = (uint8_t)c->id;
-    f->first_ts = f->last_ts = c->pkt.ts_ns;
-    struct mos_socket *so = pick_socket(c, &c->pkt);
-    f->sock = so;
-    if (so) {
-        for (int h = 0; h < MOS_HK_COUNT; h++) {
-            etree_ref(so->tree[h]);
-            f->tree[h] = so->tree[h];
-        }
-    }
-    c->ctr.flows_created++;
-    c->ctr.flows_active++;
-    if (c->ctr.flows_active > c->ctr.flows_peak)
-        c->ctr.flows_peak = c->ctr.flows_active;
-    return f;
-}
-
-/* ---------------------------------------------------------------- timers */
-
-static void timer_sift_down(struct core_timer *h, uint32_t n, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && h[l].at < h[m].at)
-            m = l;
-        if (r < n && h[r].at < h[m].at)
-            m = r;
-        if (m == i)
-            return;
-        struct core_timer t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-int core_set_timer(struct mos_core *c, struct mos_flow *f, uint64_t at, uint64_t handler)
-{
-    if (!handler)
-        return -EINVAL;
-    if (c->ntimers >= TIMERS_MAX)
-        return -ENOSPC;
-    if (c->ntimers == c->timers_cap) {
-        uint32_t ncap = c->timers_cap ? c->timers_cap * 2 : 64;
-        struct core_timer *nt = realloc(c->timers, ncap * sizeof(*nt));
-        if (!nt)
-            return -ENOMEM;
-        c->timers = nt;
-        c->timers_cap = ncap;
-    }
-    uint32_t i = c->ntimers++;
-    c->timers[i] = (struct core_timer){.at = at, .handler = handler, .has_flow = f != NULL,
-                                       .flow_id = f ? f->id : 0, .slot = f ? core_flow_slot(c, f) : 0};
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (c->timers[parent].at <= c->timers[i].at)
-            break;
-        struct core_timer t = c->timers[i];
-        c->timers[i] = c->timers[parent];
-        c->timers[parent] = t;
-        i = parent;
-    }
-    return 0;
-}
-
-/* Fire due timers as events with event = -1 and arg = handler identity. */
-static void fire_timers(struct mos_core *c)
-{
-    while (c->ntimers && c->timers[0].at <= c->now && c->nev < EVQ_MAX / 2) {
-        struct core_timer t = c->timers[0];
-        c->timers[0] = c->timers[--c->ntimers];
-        timer_sift_down(c->timers, c->ntimers, 0);
-        struct mos_flow *f = NULL;
-        if (t.has_flow) {
-            f = flow_table_at(c->ft, t.slot);
-            if (!f || f->id != t.flow_id || f->ended)
-                continue; /* the flow is gone: its timer dies with it */
-        }
-        push_event(c, f, -1, MOS_SIDE_CLI, MOS_HK_NONE, f && f->sock ? (int)(f->sock - c->socks) : 0, t.handler);
-    }
-}
-
 /* ------------------------------------------------------------- the steps */
 
 /* At 100k+ concurrent flows each packet's bucket and flow are cache (and
@@ -802,34 +251,6 @@ static bool next_frame(struct mos_core *c, int *rc)
     return false;
 }
 
-/* Raw sockets see every packet their filter accepts, at HK_NONE. */
-static void raise_raw(struct mos_core *c, struct mos_flow *f)
-{
-    if (!c->nraw)
-        return;
-    for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
-        struct mos_socket *so = &c->socks[s];
-        if (!so->used || so->type != MOS_SOCK_MONITOR_RAW)
-            continue;
-        if (!(so->tree[MOS_HK_NONE]->mask & (1u << MOS_ON_PKT_IN)))
-            continue;
-        if (so->has_raw && !bpf_match(&so->raw_bpf, &c->pkt))
-            continue;
-        push_event(c, f, MOS_ON_PKT_IN, f ? f->last_sender : MOS_SIDE_CLI, MOS_HK_NONE, s, 0);
-    }
-}
-
-static void raise_orphan(struct mos_core *c)
-{
-    c->ctr.pkts_orphan++;
-    count_event(c, MOS_ON_ORPHAN);
-    for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
-        struct mos_socket *so = &c->socks[s];
-        if (so->used && (so->tree[MOS_HK_NONE]->mask & (1u << MOS_ON_ORPHAN)))
-            push_event(c, NULL, MOS_ON_ORPHAN, MOS_SIDE_CLI, MOS_HK_NONE, s, 0);
-    }
-}
-
 /* Decode the next frame. Returns 1 with a TCP packet ready for PH_FLOW,
  * 0 when the frame needed no flow work (events may be queued), or the
  * step's return code (<= 0) in *rc with -1 when no frame is available. */
@@ -850,215 +271,37 @@ static int take_packet(struct mos_core *c, int *rc)
     }
     c->have_pkt = true;
     c->owned = c->edited = false;
-    c->trk_payload = c->pkt.payload;
-    c->trk_len = c->pkt.payload_len;
+    c->seg.pkt = &c->pkt;
+    c->seg.payload = c->pkt.payload;
+    c->seg.len = c->pkt.payload_len;
     if (c->pkt.proto != 6) {
-        raise_raw(c, NULL);
+        sockets_raise_raw(c, NULL);
         return 0;
     }
     return 1;
 }
 
-static bool is_port_reuse(const struct mos_flow *f, const struct mos_pkt *p)
-{
-    if ((p->tcp_flags & (MOS_TCP_SYN | MOS_TCP_ACK | MOS_TCP_RST)) != MOS_TCP_SYN)
-        return false;
-    if (!tcp_state_closed(f))
-        return false;
-    /* A retransmission of the flow's own SYN is not a new connection. */
-    const struct mos_endpoint *cli = &f->ep[MOS_SIDE_CLI];
-    return !(cli->isn_set && cli->isn == p->seq);
-}
-
-/* Find or create the flow of the current TCP packet. Returns the flow, or
- * NULL (orphan / no room): then the packet is done. *wait is set when a
- * previous flow on the same key was ended and must be dispatched first. */
-static struct mos_flow *lookup_flow(struct mos_core *c, bool *wait)
-{
-    struct mos_flow_key k;
-    int dir = mos_flow_key_from_pkt(&c->pkt, &k);
-    uint32_t h = flow_table_hash(&k);
-    struct mos_flow *f = flow_table_lookup(c->ft, &k, h);
-    if (f && !f->ended && flow_table_idle_expired(c->ft, f, c->now)) {
-        /* overdue but not yet reached by expire_flows (same tick as a
-         * younger head): it ends before this packet, as if reached */
-        end_idle(c, f);
-    }
-    if (f && f->ended) {
-        *wait = true; /* freed at the next step, then looked up again */
-        return NULL;
-    }
-    if (f && is_port_reuse(f, &c->pkt)) {
-        c->ctr.flows_port_reuse++;
-        flow_end(c, f, FLOW_END_PORT_REUSE);
-        *wait = true;
-        return NULL;
-    }
-    if (!f) {
-        uint8_t fl = c->pkt.tcp_flags;
-        bool syn = fl & MOS_TCP_SYN;
-        if (fl & MOS_TCP_RST || (!syn && !c->cfg.midstream)) {
-            raise_orphan(c);
-            return NULL;
-        }
-        f = flow_create(c, &k, h);
-        if (!f)
-            return NULL;
-        struct tcp_state_params prm = {
-            .rcvbuf = c->cfg.rcvbuf,
-            .ooo_window = c->cfg.ooo_window,
-            .overlap = c->cfg.overlap,
-            .reassembly = {c->cfg.reassembly_client, c->cfg.reassembly_server},
-        };
-        tcp_state_init_ex(f, dir, &c->pkt, &prm);
-        if (f->handshake == MOS_HS_NONE)
-            c->ctr.flows_midstream++;
-        for (int s = 0; s < 2; s++) {
-            f->ep[s].rcv.enabled = s == MOS_SIDE_CLI ? c->cfg.reassembly_client : c->cfg.reassembly_server;
-            f->ep[s].rcv.overlap = (uint8_t)c->cfg.overlap;
-        }
-        f->last_sender = (uint8_t)flow_sender_side(f, dir);
-        count_event(c, MOS_ON_CONN_START);
-        c->new_flow = true;
-    }
-    c->sender = flow_sender_side(f, dir);
-    c->receiver = !c->sender;
-    if (f->remap && (c->pkt.tcp_flags & MOS_TCP_ACK))
-        c->pkt.ack = seq_remap_ack(f->remap, c->receiver, c->pkt.ack); /* back to the peer's own space */
-    return f;
-}
-
-/* Sender-side update and classification (read-only for the receiver). */
+/* Sender-side update (tcp_stream.c); HK_SND events. */
 static void phase_snd(struct mos_core *c, struct mos_flow *f)
 {
-    const struct mos_pkt *p = &c->pkt;
-    int S = c->sender, R = c->receiver;
-    f->last_ts = p->ts_ns;
-    f->last_sender = (uint8_t)S;
-    f->ep[S].pkts++;
-    f->ep[S].bytes += p->payload_len;
     if (c->new_flow)
-        raise_flow(c, f, MOS_ON_CONN_START, S, MOS_HK_SND, 0);
-    if (tcp_state_on_send(f, S, p)) {
-        count_event(c, MOS_ON_TCP_STATE_CHANGE);
-        raise_flow(c, f, MOS_ON_TCP_STATE_CHANGE, S, MOS_HK_SND, f->ep[S].state);
-    }
-    count_event(c, MOS_ON_PKT_IN);
-    raise_flow(c, f, MOS_ON_PKT_IN, S, MOS_HK_SND, 0);
-
-    c->has_payload = c->trk_len > 0 && !(p->tcp_flags & MOS_TCP_SYN);
-    memset(&c->cls, 0, sizeof(c->cls));
-    struct tcp_reasm *r = &f->ep[R].rcv;
-    if (!c->has_payload && r->base_set && !(p->tcp_flags & (MOS_TCP_SYN | MOS_TCP_FIN | MOS_TCP_RST)))
-        tcp_reasm_classify(r, p->seq, NULL, 0, &c->cls); /* a zero-length keep-alive? */
-    if (c->has_payload) {
-        if (!r->base_set)
-            tcp_reasm_set_isn(r, p->seq - 1); /* first bytes seen from this side: offset 0 */
-        tcp_reasm_classify(r, p->seq, c->trk_payload, c->trk_len, &c->cls);
-        if (c->cls.rexmit && !c->cls.keepalive) {
-            raise_flow(c, f, MOS_ON_REXMIT, S, MOS_HK_SND, 0);
-            if (c->cls.inconsistent)
-                raise_flow(c, f, MOS_ON_REXMIT_INCONSISTENT, S, MOS_HK_SND, 0);
-        }
-    }
+        core_raise(c, f, MOS_ON_CONN_START, c->sender, CORE_HOOK(MOS_HK_SND), 0);
+    tcp_stream_send(f, &c->seg, core_stream_out(c, f));
 }
 
-static void deliver_result(struct mos_core *c, struct mos_flow *f, int side, const struct reasm_result *res,
-                           uint32_t gaps_before)
-{
-    if (f->ep[side].rcv.ngaps_total > gaps_before)
-        raise_rcv(c, f, MOS_ON_GAP, side, res->gaps);
-    if (res->new_bytes)
-        raise_rcv(c, f, MOS_ON_CONN_NEW_DATA, side, res->new_bytes);
-    if (res->error) {
-        count_event(c, MOS_ON_ERROR);
-        raise_flow(c, f, MOS_ON_ERROR, side, MOS_HK_NONE, (uint64_t)res->error);
-    }
-}
-
-/* Data on the client's SYN waits for the SYN/ACK: accepted only if acked. */
-static void settle_syn_data(struct mos_core *c, struct mos_flow *f)
-{
-    const struct mos_pkt *p = &c->pkt;
-    if (!f->syn_data || c->sender != MOS_SIDE_SVR || !(p->tcp_flags & MOS_TCP_ACK))
-        return;
-    struct mos_endpoint *cli = &f->ep[MOS_SIDE_CLI];
-    uint32_t data_end = cli->isn + 1 + f->syn_data_len;
-    if ((int32_t)(p->ack - data_end) >= 0) {
-        struct reasm_result res = {0};
-        uint32_t g = f->ep[MOS_SIDE_SVR].rcv.ngaps_total;
-        tcp_reasm_insert(&f->ep[MOS_SIDE_SVR].rcv, &c->pool, cli->isn + 1, f->syn_data, f->syn_data_len, &res);
-        deliver_result(c, f, MOS_SIDE_SVR, &res, g);
-    } else {
-        c->ctr.reasm_syn_data_unacked++;
-    }
-    free(f->syn_data);
-    f->syn_data = NULL;
-    f->syn_data_len = 0;
-}
-
+/* Receiver-side update (tcp_stream.c); HK_RCV and HK_NONE events, then the
+ * raw sockets' PKT_IN, then the flow's timeout class for this packet. */
 static void phase_rcv(struct mos_core *c, struct mos_flow *f)
 {
-    const struct mos_pkt *p = &c->pkt;
-    int S = c->sender, R = c->receiver;
-    bool rst = p->tcp_flags & MOS_TCP_RST;
-    bool accept = true;
-    if (rst && !tcp_state_rst_acceptable(f, R, p)) {
-        c->ctr.rst_out_of_window++;
-        accept = false;
-    }
     if (c->new_flow) {
-        raise_flow(c, f, MOS_ON_CONN_START, R, MOS_HK_RCV, 0);
+        core_raise_again(c, f, MOS_ON_CONN_START, c->receiver, CORE_HOOK(MOS_HK_RCV), 0);
         c->new_flow = false;
     }
-    if (accept && tcp_state_on_recv(f, R, p)) {
-        count_event(c, MOS_ON_TCP_STATE_CHANGE);
-        raise_flow(c, f, MOS_ON_TCP_STATE_CHANGE, R, MOS_HK_RCV, f->ep[R].state);
-    }
-    if (c->cls.rexmit && !c->cls.keepalive) {
-        raise_flow(c, f, MOS_ON_REXMIT, R, MOS_HK_RCV, 0);
-        count_event(c, MOS_ON_REXMIT);
-        if (c->cls.inconsistent) {
-            raise_flow(c, f, MOS_ON_REXMIT_INCONSISTENT, R, MOS_HK_RCV, 0);
-            count_event(c, MOS_ON_REXMIT_INCONSISTENT);
-        }
-    }
-
-    /* SYN payload (TCP Fast Open): kept aside until the SYN/ACK. */
-    if ((p->tcp_flags & MOS_TCP_SYN) && c->trk_len && S == MOS_SIDE_CLI && !(p->tcp_flags & MOS_TCP_ACK) &&
-        !f->syn_data) {
-        f->syn_data = malloc(c->trk_len);
-        if (f->syn_data) {
-            memcpy(f->syn_data, c->trk_payload, c->trk_len);
-            f->syn_data_len = c->trk_len;
-        }
-    }
-    settle_syn_data(c, f);
-
-    if (c->has_payload && !c->cls.keepalive && !c->cls.out_of_window && accept) {
-        struct reasm_result res = {0};
-        uint32_t g = f->ep[R].rcv.ngaps_total;
-        tcp_reasm_insert(&f->ep[R].rcv, &c->pool, p->seq, c->trk_payload, c->trk_len, &res);
-        deliver_result(c, f, R, &res, g);
-    }
-    if (c->cls.keepalive)
-        c->ctr.reasm_keepalive++;
-    if (c->cls.out_of_window)
-        c->ctr.reasm_out_of_window++;
-    /* S acknowledges what S received: holes before the ack will not be filled. */
-    if ((p->tcp_flags & MOS_TCP_ACK) && !rst && f->ep[S].rcv.base_set) {
-        uint32_t ack = p->ack;
-        const struct mos_endpoint *peer = &f->ep[R];
-        if (peer->fin_sent && (int32_t)(ack - peer->fin_seq) > 0)
-            ack = peer->fin_seq; /* the FIN's sequence number is not a data byte */
-        struct reasm_result res = {0};
-        uint32_t g = f->ep[S].rcv.ngaps_total;
-        tcp_reasm_ack(&f->ep[S].rcv, &c->pool, ack, &res);
-        deliver_result(c, f, S, &res, g);
-    }
-    raise_flow(c, f, MOS_ON_PKT_IN, R, MOS_HK_RCV, 0);
-    raise_raw(c, f);
-    if (rst && accept) {
+    tcp_stream_recv(f, &c->seg, &c->pool, core_stream_out(c, f));
+    if (c->nraw)
+        sockets_raise_raw(c, f);
+    bool rst = c->seg.rst_accepted;
+    if (rst) {
         /* Not destroyed yet: like TIME_WAIT, the flow keeps absorbing what
          * is still in flight (data after an injected RST continues its
          * sequence space, as zeek and Suricata keep one session), and ends
@@ -1066,112 +309,18 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
         c->ctr.flows_reset++;
         f->end_reason = FLOW_END_RESET;
     }
-    int tc = rst && accept ? TCLASS_TIME_WAIT : tclass_of(f);
+    int tc = rst ? TCLASS_TIME_WAIT : flows_tclass(f);
     flow_table_touch(c->ft, f, tc, c->now);
     f->tclass = (uint8_t)tc;
 }
 
-/* Outgoing sequence numbers after size-changing edits: the sender's seq
- * moves by its direction's edits; the ack was mapped back to the peer's own
- * space on receipt, which is the space the peer (its receiver) expects. */
-static void remap_outgoing(struct mos_core *c)
-{
-    struct mos_flow *f = c->flow;
-    if (!f || !f->remap || !c->have_pkt || c->pkt.proto != 6)
-        return;
-    struct mos_pkt *p = &c->pkt;
-    uint32_t seq = seq_remap_seq(f->remap, c->sender, p->seq);
-    uint32_t ack = p->ack;
-    const uint8_t *t = p->l4;
-    uint32_t wire_seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
-    uint32_t wire_ack = (uint32_t)t[8] << 24 | (uint32_t)t[9] << 16 | (uint32_t)t[10] << 8 | t[11];
-    /* SACK blocks of this packet name the receiver's bytes as the sender saw
-     * them on the wire: they go back to the receiver's space, like the ack */
-    bool sack = (p->tcp_flags & MOS_TCP_ACK) && seq_remap_sack(f->remap, c->receiver, p, NULL);
-    if (seq == wire_seq && ack == wire_ack && !sack)
-        return;
-    if (!c->owned) {
-        if (pkt_rewrite_own(p, c->txbuf, c->frame->data, c->frame->caplen) < 0)
-            return;
-        c->owned = true;
-        c->txlen = c->frame->caplen;
-    }
-    if (sack)
-        seq_remap_sack(f->remap, c->receiver, p, c->txbuf + (p->l4 - p->frame));
-    pkt_rewrite_set_seq_ack(p, c->txbuf, seq, ack);
-    c->edited = true;
-}
-
 static void finish_packet(struct mos_core *c)
 {
-    bool inline_mode = c->io && c->io->tx && c->cfg.npairs > 0 && c->frame && c->frame != c->injected;
-    if (inline_mode && !c->drop)
-        remap_outgoing(c);
-    if (c->edited && !c->drop)
-        c->ctr.pkts_rewritten++;
-    if (inline_mode) {
-        const uint8_t *data = c->owned ? c->txbuf : c->frame->data;
-        uint32_t len = c->owned ? c->txlen : c->frame->caplen;
-        if (c->drop) {
-            c->ctr.pkts_dropped_handler++;
-        } else if (c->io->tx(c->io, c->frame->port ^ 1, data, len) == 0) {
-            c->ctr.pkts_forwarded++;
-        } else {
-            c->ctr.pkts_dropped_io++;
-        }
-    } else if (c->drop) {
-        c->ctr.pkts_dropped_handler++;
-    }
+    if (c->drop || c->edited || (c->io && c->io->tx && c->cfg.npairs > 0))
+        out_verdict(c); /* else nothing to send, rewrite or count */
     c->have_pkt = false;
     c->flow = NULL;
     c->phase = PH_NEXT;
-}
-
-int core_pkt_rewrite(struct mos_core *c, int part, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len)
-{
-    if (!c->have_pkt || !c->frame)
-        return -ENODATA;
-    struct mos_pkt *p = &c->pkt;
-    if (!c->owned) {
-        int rc = pkt_rewrite_own(p, c->txbuf, c->frame->data, c->frame->caplen);
-        if (rc < 0)
-            return rc;
-        c->owned = true;
-        c->txlen = c->frame->caplen;
-    }
-    uint32_t seq_end = p->seq + c->trk_len; /* sender space, before this edit */
-    int32_t delta;
-    int err = pkt_rewrite_edit(p, c->txbuf, &c->txlen, part, off, remove, data, len, &delta);
-    if (err < 0)
-        return err;
-    if (delta != 0 && c->flow && p->proto == 6) {
-        int rc = seq_remap_add(&c->flow->remap, c->sender, seq_end, delta);
-        if (rc < 0)
-            return rc;
-    }
-    c->edited = true;
-    return 0;
-}
-
-static void expire_flows(struct mos_core *c)
-{
-    struct mos_flow *f;
-    while (c->nending < ENDING_MAX / 2 && c->nev < EVQ_MAX / 2 && (f = flow_table_expired(c->ft, c->now))) {
-        if (f->ended)
-            break; /* already ending, freed at the next step */
-        end_idle(c, f);
-    }
-}
-
-/* End the next batch of flows, resuming at c->shutdown_slot (no flow is
- * created during shutdown, so slots behind the cursor hold none that is
- * still live); one pass over the slab in total instead of one per batch. */
-static void end_some(struct mos_core *c)
-{
-    struct mos_flow *f;
-    while (c->nending < ENDING_MAX && c->nev < EVQ_MAX - 16 && (f = flow_table_next(c->ft, &c->shutdown_slot)))
-        if (!f->ended)
-            flow_end(c, f, FLOW_END_SHUTDOWN);
 }
 
 int core_step(struct mos_core *c, const struct mos_event **evs)
@@ -1193,7 +342,7 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
     }
     if (c->nev)
         goto out;
-    free_ending(c);
+    flows_free_ending(c);
     /* Packets nobody listens to never leave C, but the host must still get
      * control now and then (signals, reload, stats): at most STEP_BUDGET
      * packets per call, then return 0 as if the input were idle. */
@@ -1202,12 +351,13 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
         switch (c->phase) {
         case PH_NEXT: {
             c->have_pkt = false;
-            fire_timers(c);
-            expire_flows(c);
+            if (timers_due(c))
+                timers_fire(c);
+            flows_expire(c);
             if (c->nev)
                 goto out;
             if (c->nending) { /* ended without listeners: free now */
-                free_ending(c);
+                flows_free_ending(c);
                 continue;
             }
             if (budget-- <= 0)
@@ -1231,25 +381,26 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
              * first (a SYN after a closed flow's timeout is a new flow,
              * not a port reuse). */
             c->phase = PH_FLOW;
-            fire_timers(c);
-            expire_flows(c);
+            if (timers_due(c))
+                timers_fire(c);
+            flows_expire(c);
             if (c->nev)
                 goto out;
             if (c->nending)
-                free_ending(c);
+                flows_free_ending(c);
             continue;
         }
         case PH_FLOW: {
             bool wait = false;
-            struct mos_flow *f = lookup_flow(c, &wait);
+            struct mos_flow *f = flows_lookup(c, &wait);
             if (wait) {
                 if (c->nev)
                     goto out; /* dispatch the old flow's end; freed next step */
-                free_ending(c);
+                flows_free_ending(c);
                 continue;
             }
             if (!f) {
-                raise_raw(c, NULL);
+                sockets_raise_raw(c, NULL);
                 c->phase = PH_RCV_DONE;
                 if (c->nev)
                     goto out;
@@ -1274,12 +425,13 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
             continue;
         case PH_SHUTDOWN:
             c->have_pkt = false;
-            fire_timers(c);
-            end_some(c);
+            if (timers_due(c))
+                timers_fire(c);
+            flows_end_some(c);
             if (c->nev)
                 goto out;
             if (c->nending) {
-                free_ending(c);
+                flows_free_ending(c);
                 continue;
             }
             if (flow_table_count(c->ft) == 0)
@@ -1294,41 +446,16 @@ out:
     return c->nev;
 }
 
+
 /* --------------------------------------------------- handlers' services */
-
-void core_flow_drop(struct mos_core *c, struct mos_flow *f)
-{
-    (void)f;
-    c->drop = true;
-}
-
-/* In inline mode, tell both endpoints: a RST to each, with the sequence
- * number the receiver expects next (RFC 5961 accepts only that one without
- * a challenge ACK), through the port that leads to it. */
-static void inject_resets(struct mos_core *c, struct mos_flow *f)
-{
-    if (!c->io || !c->io->tx || c->cfg.npairs == 0 || !c->have_pkt || c->flow != f || !c->frame)
-        return;
-    int S = c->sender, R = c->receiver;
-    uint32_t s_next = seq_remap_seq(f->remap, S, f->ep[S].snd_nxt);
-    uint32_t r_next = seq_remap_seq(f->remap, R, f->ep[R].snd_nxt);
-    uint8_t rst[160];
-    uint32_t n = pkt_build_rst(rst, &c->pkt, false, s_next, r_next);
-    if (n && c->io->tx(c->io, c->frame->port ^ 1, rst, n) == 0)
-        c->ctr.pkts_injected++;
-    n = pkt_build_rst(rst, &c->pkt, true, r_next, s_next);
-    if (n && c->io->tx(c->io, c->frame->port, rst, n) == 0)
-        c->ctr.pkts_injected++;
-    c->drop = true;
-}
 
 int core_flow_reset(struct mos_core *c, struct mos_flow *f)
 {
     if (!f || f->ended)
         return -EBADF;
     c->ctr.flows_reset++;
-    inject_resets(c, f);
-    flow_end(c, f, FLOW_END_HOST);
+    out_inject_resets(c, f);
+    flows_end(c, f, FLOW_END_HOST);
     return 0;
 }
 
@@ -1388,7 +515,7 @@ void core_dispatch_c(struct mos_core *c, const struct mos_event *ev, const struc
     const struct mos_tree *t = NULL;
     if (ev->flow) {
         struct mos_flow *f = (struct mos_flow *)ev->flow;
-        struct mos_socket *so = sock_get(c, ev->sock);
+        struct mos_socket *so = sockets_get(c, ev->sock);
         t = (so && so->type == MOS_SOCK_MONITOR_RAW) ? so->tree[ev->hook] : f->tree[ev->hook];
     } else {
         t = core_socket_tree(c, ev->sock, ev->hook);

@@ -6,10 +6,11 @@
  * bytes) and doubles, clamped to cap, whenever the bytes held would not fit.
  *
  * Invariants:
- *  - while size < cap nothing has ever been overwritten, so the ring holds
- *    [0, head) and head <= size; once size == cap it holds the last `size`
- *    bytes, [head - size, head). Hence held_from = head > size ? head - size : 0
- *    needs no extra field.
+ *  - storage starts at `base` (0, or head when buffering was switched:
+ *    stream_buf_restart); while size < cap nothing has been overwritten since,
+ *    so the ring holds [base, head) and head - base <= size; once size == cap
+ *    it holds the last `size` bytes, [head - size, head). Hence
+ *    held_from = max(base, head - size): never an offset that was not stored.
  *  - read <= head and read >= held_from: unread bytes that get overwritten
  *    are counted in `lost` and the read pointer jumps past them.
  *  - cap == 0 stores nothing: head advances, every byte counts as consumed
@@ -43,7 +44,15 @@ void stream_buf_free(struct stream_buf *b, struct buf_pool *pool)
 
 uint64_t stream_buf_held_from(const struct stream_buf *b)
 {
-    return b->head > b->size ? b->head - b->size : 0;
+    uint64_t from = b->head > b->size ? b->head - b->size : 0;
+    return from > b->base ? from : b->base;
+}
+
+void stream_buf_restart(struct stream_buf *b, struct buf_pool *pool, uint32_t cap)
+{
+    stream_buf_free(b, pool);
+    b->cap = cap;
+    b->read = b->base = b->head;
 }
 
 /* Copy [off, off+n) of the stream into dst; the range must be held. */
@@ -66,7 +75,7 @@ static void ring_write(struct stream_buf *b, uint64_t off, const uint8_t *src, u
 }
 
 /* Grow so that `need` bytes fit, up to cap. Only called while size < cap,
- * i.e. while the ring still holds [0, head) unwrapped-by-loss. */
+ * i.e. while the ring still holds [base, head) unwrapped-by-loss. */
 static int grow(struct stream_buf *b, struct buf_pool *pool, uint64_t need)
 {
     uint64_t ns = b->size ? b->size : STREAM_BUF_FIRST;
@@ -111,7 +120,8 @@ int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uin
      * reader that keeps up therefore costs a small ring per flow instead
      * of `cap` bytes. */
     uint64_t unread = b->head - b->read + n;
-    uint64_t hist = b->head + n < STREAM_BUF_HISTORY ? b->head + n : STREAM_BUF_HISTORY;
+    uint64_t stored = b->head - b->base + n;
+    uint64_t hist = stored < STREAM_BUF_HISTORY ? stored : STREAM_BUF_HISTORY;
     uint64_t want = unread > hist ? unread : hist;
     if (b->size < b->cap && want > b->size) {
         int rc = grow(b, pool, want);

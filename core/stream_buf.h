@@ -30,11 +30,16 @@ struct stream_buf {
     uint64_t head;      /* delivered offset one past the last byte written */
     uint64_t read;      /* delivered offset of the first unread byte */
     uint64_t lost;      /* unread bytes overwritten before they were read */
+    uint64_t base;      /* delivered offset of the first byte stored since storage (re)started */
 };
 
 void stream_buf_init(struct stream_buf *b, uint32_t cap);
 /* pool: where the ring comes from (buf_pool.h); NULL = malloc. */
 void stream_buf_free(struct stream_buf *b, struct buf_pool *pool);
+/* Storage restarts at head with capacity cap (0: store nothing): the ring
+ * is freed, nothing is unread, no offset before head is held any more.
+ * For switching a stream's buffering on or off (tcp_reasm_set_storage). */
+void stream_buf_restart(struct stream_buf *b, struct buf_pool *pool, uint32_t cap);
 /* Append n bytes. Returns the number of unread bytes that were overwritten
  * (0 normally), or -ENOMEM when growing failed (nothing appended). */
 int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uint8_t *p, uint32_t n);

@@ -114,6 +114,30 @@ void tcp_reasm_free(struct tcp_reasm *r, struct reasm_pool *pool)
     stream_buf_free(&r->buf, pool ? pool->bufs : NULL);
 }
 
+void tcp_reasm_set_storage(struct tcp_reasm *r, struct reasm_pool *pool, bool on, uint32_t cap)
+{
+    if (on == r->enabled)
+        return;
+    struct reasm_seg **link = &r->ooo;
+    while (*link) {
+        struct reasm_seg *s = *link;
+        if (on) { /* a range without bytes: never deliverable as bytes */
+            *link = s->next;
+            r->ooo_held -= s->len;
+            free(s);
+            continue;
+        }
+        pool->held -= s->len; /* release() stops counting it once disabled */
+        struct reasm_seg *t = realloc(s, sizeof(*s)); /* keep the range, drop the bytes */
+        if (t)
+            *link = s = t;
+        link = &s->next;
+    }
+    pool_gauge(pool);
+    stream_buf_restart(&r->buf, pool->bufs, on ? cap : 0);
+    r->enabled = on;
+}
+
 void tcp_reasm_set_isn(struct tcp_reasm *r, uint32_t isn)
 {
     r->base_seq = isn + 1;

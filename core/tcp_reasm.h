@@ -89,6 +89,15 @@ void tcp_reasm_insert(struct tcp_reasm *r, struct reasm_pool *pool, uint32_t seq
 void tcp_reasm_ack(struct tcp_reasm *r, struct reasm_pool *pool, uint32_t ack, struct reasm_result *res);
 /* End of flow: skip every hole and deliver all held segments. */
 void tcp_reasm_flush(struct tcp_reasm *r, struct reasm_pool *pool, struct reasm_result *res);
+/* Switch storage of this direction's bytes (the only way `enabled`
+ * changes after init): held out-of-order bytes are dropped from their
+ * segments when storage goes off (the ranges stay, uncounted in the
+ * memcap); held ranges without bytes are dropped when it comes back on
+ * (they were never stored, so they can never be delivered as bytes; a
+ * retransmission brings them again, an ack past them makes them a gap).
+ * The ring restarts at the delivered offset either way (stream_buf_restart):
+ * unread bytes are dropped, and bytes before it are never returned. */
+void tcp_reasm_set_storage(struct tcp_reasm *r, struct reasm_pool *pool, bool on, uint32_t cap);
 /* Delivered offset <-> stream offset for the data after the last gap. */
 static inline uint64_t tcp_reasm_delivered(const struct tcp_reasm *r) { return r->buf.head; }
 

@@ -7,7 +7,7 @@
  * (tcp_state_on_recv), as mOS does. Each returns true when that endpoint's
  * state changed (a TCP_STATE_CHANGE event).
  *
- * Call order per TCP packet from S to R (the engine's):
+ * Call order per TCP packet from S to R (core/tcp_stream.c owns it):
  *   tcp_state_on_send(f, S, p)          - also sets ISNs / reasm bases, FIN seq
  *   tcp_reasm_classify(&f->ep[R].rcv, ...)
  *   tcp_state_rst_acceptable(f, R, p)   - only to count rst_out_of_window;
@@ -17,8 +17,8 @@
  *                                          it counts and skips keep-alives and
  *                                          out-of-window ones itself
  *   tcp_reasm_ack(&f->ep[S].rcv, ..., ack clamped to R's fin_seq)
- * tcp_state_* never counts pkts/bytes (the engine does) and never touches
- * SYN payload (the engine keeps it until the SYN/ACK settles it).
+ * tcp_state_* never counts pkts/bytes (tcp_stream.c does) and never touches
+ * SYN payload (tcp_stream.c keeps it until the SYN/ACK settles it).
  */
 #ifndef MOS_TCP_STATE_H
 #define MOS_TCP_STATE_H

@@ -64,6 +64,29 @@ describe("mos module", function()
     assert.are.equal("world\thello\t world\n", r.stdout)
   end)
 
+  it("switches a side's buffering off and back on, as mtcp_setsockopt does", function()
+    -- at CONN_START the server's buffer goes off and on again: storage
+    -- restarts before any data, so every client byte is readable at the end
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        flow.ctx.sw = table.concat({ tostring(flow:set("svrbuf", false)), tostring(flow:get("svrbuf")),
+                                     tostring(flow:set("svrbuf", true)), tostring(flow:get("svrbuf")) }, " ")
+      end)
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow)
+        print(flow.ctx.sw .. "|" .. flow:peek(mos.SIDE_SVR):gsub("[\r\n]", "~"))
+      end)
+    ]])
+    assert.are.equal(0, r.exit, r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    table.sort(lines)
+    local want = { "true false true true|" .. H.C2_C2S:gsub("[\r\n]", "~"), "true false true true|" .. H.C1_C2S }
+    table.sort(want)
+    assert.are.same(want, lines)
+  end)
+
   it("gives the current packet, peers, states and info", function()
     local r = run([[
       local mos = require "mos"

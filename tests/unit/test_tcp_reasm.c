@@ -529,3 +529,73 @@ Test(reasm, gap_list_is_bounded)
     cr_assert_eq(r.next, 2 * (REASM_MAX_GAPS + 10));
     cr_assert_eq(tcp_reasm_delivered(&r), REASM_MAX_GAPS + 10);
 }
+
+/* ---------------------------------------------- storage switched (MOS_CLIBUF/SVRBUF) */
+
+Test(reasm, storage_off_keeps_held_ranges_and_gives_their_bytes_back)
+{
+    sb_seg(&r, &c, SEQ(5), "WORLD");
+    cr_assert_eq(c.pool.held, 5);
+    tcp_reasm_set_storage(&r, &c.pool, false, 0);
+    cr_assert_eq(c.pool.held, 0, "bytes no longer stored leave the memcap");
+    cr_assert_eq(c.ctr.reasm_ooo_bytes_held, 0);
+    cr_assert_eq(r.ooo_held, 5, "the range is still held, for the window");
+    struct reasm_result res = sb_seg(&r, &c, SEQ(0), "HELLO");
+    cr_assert_eq(res.new_bytes, 10, "both ranges delivered in order");
+    cr_assert_eq(sb_read(&r, out, sizeof(out)), 0, "nothing stored");
+    cr_assert_eq(r.buf.head, 10);
+}
+
+Test(reasm, storage_on_drops_ranges_held_without_bytes)
+{
+    tcp_reasm_set_storage(&r, &c.pool, false, 0);
+    sb_seg(&r, &c, SEQ(5), "WORLD");                  /* a range, no bytes */
+    tcp_reasm_set_storage(&r, &c.pool, true, 4096);
+    cr_assert_null(r.ooo, "a range without bytes can never be delivered as bytes");
+    cr_assert_eq(r.ooo_held, 0);
+    struct reasm_result res = sb_seg(&r, &c, SEQ(0), "HELLO");
+    cr_assert_eq(res.new_bytes, 5);
+    res = sb_seg(&r, &c, SEQ(5), "WORLD");            /* retransmitted: stored now */
+    cr_assert_eq(res.new_bytes, 5);
+    cr_assert_eq(sb_read(&r, out, sizeof(out)), 10);
+    cr_assert_str_eq(out, "HELLOWORLD");
+}
+
+Test(reasm, storage_back_on_never_returns_bytes_not_stored)
+{
+    sb_seg(&r, &c, SEQ(0), "ABCDEFGH");
+    cr_assert_eq(sb_read(&r, out, sizeof(out)), 8);
+    tcp_reasm_set_storage(&r, &c.pool, false, 0);
+    char big[3001];
+    memset(big, 'z', 3000);
+    big[3000] = 0;
+    sb_seg(&r, &c, SEQ(8), big);                      /* delivered, not stored */
+    tcp_reasm_set_storage(&r, &c.pool, true, 4096);
+    sb_seg(&r, &c, SEQ(3008), "XY");
+    cr_assert_eq(stream_buf_held_from(&r.buf), 3008, "storage starts where it was switched on");
+    uint8_t b[16];
+    cr_assert_eq(stream_buf_copy(&r.buf, 3000, b, sizeof(b)), 0, "offsets before it are not held");
+    cr_assert_eq(stream_buf_copy(&r.buf, 3008, b, sizeof(b)), 2);
+    cr_assert_eq(memcmp(b, "XY", 2), 0);
+    /* a retransmission of bytes never stored is unverifiable, not inconsistent */
+    struct reasm_result res = sb_seg(&r, &c, SEQ(3000), "qqqqqqqq");
+    cr_assert_eq(res.new_bytes, 0);
+    cr_assert_eq(c.ctr.reasm_rexmit_inconsistent, 0);
+    cr_assert_eq(c.ctr.reasm_rexmit_unverifiable, 1);
+    cr_assert_eq(sb_read(&r, out, sizeof(out)), 2);
+    cr_assert_str_eq(out, "XY");
+}
+
+Test(reasm, storage_toggled_repeatedly_with_held_data)
+{
+    const char *seg[] = {"BB", "DD", "FF", "HH"};
+    for (int i = 0; i < 4; i++) {
+        sb_seg(&r, &c, SEQ(2 + 4 * i), seg[i]);      /* held out of order: holes at 0, 4, 8, 12 */
+        tcp_reasm_set_storage(&r, &c.pool, i % 2 != 0, 4096);
+        cr_assert_null(sb_check(&r), "%s", sb_check(&r));
+        cr_assert_eq(c.pool.held, r.enabled ? r.ooo_held : 0, "the memcap counts exactly the bytes stored");
+    }
+    struct reasm_result res = {0};
+    tcp_reasm_flush(&r, &c.pool, &res);
+    cr_assert_eq(c.pool.held, 0);
+}
