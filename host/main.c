@@ -198,6 +198,9 @@ int main(int argc, char **argv)
 {
     static struct mos_host host; /* large (config + workers): not on the stack */
     struct mos_host *h = &host;
+    /* first: opening or reading an input may block (a FIFO without a
+     * writer), and a SIGHUP or SIGUSR1 meanwhile must not kill us */
+    host_signals_install();
     h->verbosity = 1;
     pthread_mutex_init(&h->stats_lock, NULL);
     pthread_mutex_init(&h->once_lock, NULL);
@@ -225,7 +228,6 @@ int main(int argc, char **argv)
         if (w->io)
             core_set_io(w->core, w->io);
     }
-    host_signals_install();
     if ((rc = io_setup_start(h)) != HOST_EXIT_OK) {
         io_setup_close(h);
         return rc;
