@@ -62,14 +62,14 @@ function mos.raise_event(flow, side, ev)
 end
 
 -- One-shot timer on the packet clock (offline) or the wall clock (live).
+-- Returns a handle: h:cancel() (true if it was still pending), h:pending().
 function mos.timer(seconds, fn, flow)
-  if type(seconds) ~= "number" or seconds < 0 then error("mos.timer: bad delay " .. tostring(seconds), 2) end
+  if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
+    error("mos.timer: bad delay " .. tostring(seconds), 2)
+  end
   if type(fn) ~= "function" then error("mos.timer: expected a function", 2) end
   if flow ~= nil and not ffi.istype("struct mos_flow *", flow) then error("mos.timer: bad flow", 2) end
-  local id = R.id_of(fn)
-  local at = C.mos_core_now(R.core) + ffi.cast("uint64_t", seconds * 1e9)
-  R.check(C.mos_core_timer(R.core, flow, at, id), "mos.timer", 2)
-  R.ref(id)
+  return R.timer(seconds, fn, flow, 2)
 end
 
 -- mos.log("fmt", ...) or mos.log{msg=..., any=fields}: one JSON line.

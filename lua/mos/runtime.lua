@@ -206,7 +206,10 @@ function R.ctx_of(fid)
   return t
 end
 
+local timers_of_flow_end
+
 local function flow_end(fid)
+  timers_of_flow_end(fid)
   R.ctx[fid] = nil
   if fid == memo_fid then memo_fid, memo_ctx = -1, nil end
   local regs = R.flow_regs[fid]
@@ -327,14 +330,88 @@ local function walk(t, start, ev, e, flow)
   if start + 1 < stop then walk_udes(plan_for(t), start + 1, stop, e, flow, side, arg) end
 end
 
+---------------------------------------------------------------- timers
+
+-- The engine fires a timer as an event whose arg is the timer's key; the
+-- key names a pending entry here (the handler's id, the flow's id), so a
+-- cancelled timer, a timer of an ended flow or one of a replaced script
+-- simply has no entry any more when the engine fires it.
+local timers = {}       -- key -> handle {key, id, fid}
+local flow_timers = {}  -- flow id -> {key = true}
+local timer_key = 0
+local timer_meta = {}
+timer_meta.__index = timer_meta
+
+local function timer_forget(t)
+  timers[t.key] = nil
+  local ft = t.fid and flow_timers[t.fid]
+  if ft then ft[t.key] = nil end
+  R.unref(t.id)
+end
+
+-- handle:cancel() -> true when the timer was still pending.
+function timer_meta:cancel()
+  if timers[self.key] ~= self then return false end
+  timer_forget(self)
+  return true
+end
+
+function timer_meta:pending() return timers[self.key] == self end
+
+function R.timer(seconds, fn, flow, level)
+  local id = R.id_of(fn)
+  timer_key = timer_key + 1
+  local key = timer_key
+  local at = C.mos_core_now(R.core) + ffi.cast("uint64_t", seconds * 1e9)
+  R.check(C.mos_core_timer(R.core, flow, at, key), "mos.timer", level + 1)
+  R.ref(id)
+  local t = setmetatable({ key = key, id = id, fid = flow ~= nil and tonumber(flow.id) or nil }, timer_meta)
+  timers[key] = t
+  if t.fid then
+    local ft = flow_timers[t.fid]
+    if ft == nil then ft = {}; flow_timers[t.fid] = ft end
+    ft[key] = true
+  end
+  return t
+end
+
+-- Cancel every pending timer whose key is in (lo, hi].
+local function timers_cancel_range(lo, hi)
+  local n = 0
+  for key, t in pairs(timers) do
+    if key > lo and key <= hi then timer_forget(t); n = n + 1 end
+  end
+  return n
+end
+
+function timers_of_flow_end(fid)
+  local ft = flow_timers[fid]
+  if ft == nil then return end
+  flow_timers[fid] = nil
+  for key in pairs(ft) do
+    local t = timers[key]
+    if t then timers[key] = nil; R.unref(t.id) end
+  end
+end
+
+function R.pending_timers()
+  local n = 0
+  for _ in pairs(timers) do n = n + 1 end
+  return n
+end
+
 function R.dispatch(ev)
   local flow = ev.flow
   local e = ev.event
-  if e < 0 then -- timer: arg is the handler id; one-shot
-    local id = tonumber(ev.arg)
+  if e < 0 then -- timer: arg is the timer's key; one-shot
+    local t = timers[tonumber(ev.arg)]
+    if t == nil then return end -- cancelled
+    timers[t.key] = nil
+    local ft = t.fid and flow_timers[t.fid]
+    if ft then ft[t.key] = nil end
     if flow == null then flow = nil end
-    call_fn(id, "timer", e, flow, flow)
-    R.unref(id)
+    call_fn(t.id, "timer", e, flow, flow)
+    R.unref(t.id) -- after the call: the id names the function until then
     return
   end
   local t
@@ -595,6 +672,7 @@ function R.load_script(path, is_reload)
   R.on_exit, R.on_finish, R.on_usr1 = {}, {}, {}
   R.loading = L
   if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -1, "top level of " .. path) end
+  local key0 = timer_key
   R.mark(-1)
   local ok, lerr = xpcall(chunk, function(m) return debug.traceback(tostring(m), 2) end)
   R.mark(0)
@@ -604,9 +682,13 @@ function R.load_script(path, is_reload)
   end
   if not ok then
     abort(L)
+    timers_cancel_range(key0, math.huge) -- the rejected script's timers never fire
     R.on_exit, R.on_finish, R.on_usr1 = saved_exit, saved_finish, saved_usr1
     return nil, lerr
   end
+  -- a reload replaces the old script's timers (per-flow ones included) by
+  -- the new script's
+  if is_reload then timers_cancel_range(0, key0) end
   R.script = path
   return true
 end

@@ -1,0 +1,84 @@
+-- What a script author meets (issue 13): timers that can be cancelled and
+-- do not outlive a reload, strict mode, the JSON of mos.log, ...
+local T = require "mos.testing"
+package.path = T.source_dir .. "/tests/lua/?.lua;" .. package.path
+local H = require "helpers"
+
+-- ten connections, one a second of packet time
+local function spread_capture()
+  local dir = T.tmpdir()
+  local all = {}
+  for k = 0, 9 do
+    for _, p in ipairs(T.conn({ client = "10.5.0." .. (k + 1), cport = 41000 + k, ts = 1700000000 + k,
+                                data = { { "c", "q" .. k } } })) do
+      all[#all + 1] = p
+    end
+  end
+  local path = dir .. "/spread.pcap"
+  T.write_pcap(path, all)
+  return path, dir
+end
+
+describe("mos.timer", function()
+  it("returns a handle that cancels, and a reload cancels the old script's timers", function()
+    local cap, dir = spread_capture()
+    T.write(dir .. "/b.lua", [[
+      local mos = require "mos"
+      local started = false
+      local function tick() mos.log{ msg = "tick", v = "B" }; mos.timer(1, tick) end
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function() if not started then started = true; tick() end end)
+    ]])
+    local r = T.run{ capture = cap, params = { b = dir .. "/b.lua" }, config = { ["log.level"] = "info" },
+      script_text = [[
+      local mos = require "mos"
+      local h = mos.timer(0.5, function() mos.log{ msg = "cancelled timer fired" } end)
+      assert(h:pending())
+      assert(h:cancel() == true and not h:pending() and h:cancel() == false)
+      local started, reloaded = false, false
+      local function tick() mos.log{ msg = "tick", v = "A" }; mos.timer(1, tick) end
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        if not started then started = true; tick() end
+        if tonumber(flow.id) == 5 and not reloaded then reloaded = true; mos._reload(mos.param.b) end
+      end)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    local at
+    for i, rec in ipairs(r.logs) do if rec.msg == "script reloaded" then at = i end end
+    assert.is_not_nil(at, "no reload")
+    local a_before, a_after, b = 0, 0, 0
+    for i, rec in ipairs(r.logs) do
+      if rec.msg == "tick" and rec.v == "A" then if i < at then a_before = a_before + 1 else a_after = a_after + 1 end end
+      if rec.msg == "tick" and rec.v == "B" then b = b + 1 end
+      assert.are_not.equal("cancelled timer fired", rec.msg)
+    end
+    assert.is_true(a_before >= 3, "A ticked " .. a_before .. " times before the reload")
+    assert.are.equal(0, a_after)
+    assert.is_true(b >= 3, "B ticked " .. b .. " times")
+  end)
+
+  it("a failed reload keeps the old timers and drops the rejected script's", function()
+    local cap, dir = spread_capture()
+    T.write(dir .. "/bad.lua", [[
+      local mos = require "mos"
+      mos.timer(0, function() mos.log{ msg = "rejected script's timer fired" } end)
+      error("refusing to load")
+    ]])
+    local r = T.run{ capture = cap, params = { b = dir .. "/bad.lua" }, config = { ["log.level"] = "info" },
+      script_text = [[
+      local mos = require "mos"
+      local started, reloaded = false, false
+      local function tick() mos.log{ msg = "tick" }; mos.timer(1, tick) end
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        if not started then started = true; tick() end
+        if tonumber(flow.id) == 3 and not reloaded then reloaded = true; mos._reload(mos.param.b) end
+      end)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(1, #T.records(r, "reload failed, keeping the running script"))
+    assert.are.equal(0, #T.records(r, "rejected script's timer fired"))
+    assert.is_true(#T.records(r, "tick") >= 8, "old timer stopped: " .. #T.records(r, "tick"))
+  end)
+end)
