@@ -1071,6 +1071,19 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
     f->tclass = (uint8_t)tc;
 }
 
+/* A handler at HK_SND dropped the packet: it never reaches the receiver,
+ * offline as inline, so the receiver's stack (state, reassembly, what the
+ * peer acknowledged) is not updated and HK_RCV handlers do not see it. Raw
+ * sockets still see it (they watch the wire), and the flow stays alive. */
+static void phase_rcv_dropped(struct mos_core *c, struct mos_flow *f)
+{
+    c->new_flow = false;
+    raise_raw(c, f);
+    int tc = tclass_of(f);
+    flow_table_touch(c->ft, f, tc, c->now);
+    f->tclass = (uint8_t)tc;
+}
+
 /* Outgoing sequence numbers after size-changing edits: the sender's seq
  * moves by its direction's edits; the ack was mapped back to the peer's own
  * space on receipt, which is the space the peer (its receiver) expects. */
@@ -1263,8 +1276,10 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
             continue;
         }
         case PH_SND_DONE:
-            if (c->flow && !c->flow->ended)
+            if (c->flow && !c->flow->ended && !c->drop)
                 phase_rcv(c, c->flow);
+            else if (c->flow && !c->flow->ended)
+                phase_rcv_dropped(c, c->flow);
             c->phase = PH_RCV_DONE;
             if (c->nev)
                 goto out;

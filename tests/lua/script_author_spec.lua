@@ -82,3 +82,41 @@ describe("mos.timer", function()
     assert.is_true(#T.records(r, "tick") >= 8, "old timer stopped: " .. #T.records(r, "tick"))
   end)
 end)
+
+describe("flow:drop() at HK_SND", function()
+  it("keeps the packet from the receiver's side offline", function()
+    -- every packet dropped as the sender sends it: no receiver ever saw a
+    -- SYN, a byte or a FIN, so nothing is delivered and no receiver
+    -- moved past its first state; raw sockets still see every packet
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      local raw = mos.socket("raw")
+      local nraw, nrcv = 0, 0
+      raw:on(mos.PKT_IN, mos.HK_NONE, function() nraw = nraw + 1 end)
+      s:on(mos.PKT_IN, mos.HK_SND, function(flow) flow:drop() end)
+      s:on(mos.PKT_IN, mos.HK_RCV, function() nrcv = nrcv + 1 end)
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow)
+        local i = flow:info()
+        print(i.cli.delivered, i.svr.delivered, i.cli.state, i.svr.state, i.cli.pkts_sent > 0)
+      end)
+      mos.on_exit(function() print(nraw, nrcv) end)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(H.npkts, r.stats.counters.pkts_dropped_handler)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.are.equal(3, #lines)
+    for k = 1, 2 do
+      local cd, sd, cs, ss, sent = lines[k]:match("^(%d+)\t(%d+)\t(%S+)\t(%S+)\t(%S+)$")
+      assert.are.equal("0", cd); assert.are.equal("0", sd)
+      assert.are.equal("true", sent)
+      -- each side's state moves only by its own sends: neither received
+      -- the other's FIN, so neither reached TIME_WAIT or CLOSED
+      for _, st in ipairs({ cs, ss }) do
+        assert.is_nil(({ TIME_WAIT = 1, CLOSED = 1, ESTABLISHED = 1, CLOSE_WAIT = 1 })[st], lines[k])
+      end
+    end
+    assert.are.equal(H.npkts .. "\t0", lines[3])
+  end)
+end)
