@@ -134,6 +134,8 @@ static const struct key keys[] = {
      "2s", "interrupt a handler running longer than this (0: never)"},
     {"lua.on_handler_error", T_STRENUM, OFF(on_handler_error), SZ(on_handler_error), 0, 0, herr_names, "pass",
      "verdict for a packet whose handler raised an error (inline): pass or drop"},
+    {"lua.strict", T_BOOL, OFF(strict), SZ(strict), 0, 1, NULL, "false",
+     "exit with status 1 when any handler, filter, timer or on_exit function raised an error"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

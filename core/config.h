@@ -60,6 +60,7 @@ struct mos_config {
     /* [lua] */
     uint32_t handler_timeout_ms;  /* a handler running longer is interrupted; default 2000 */
     char on_handler_error[16];    /* "pass" or "drop" (inline); default "pass" */
+    bool strict;                  /* any handler error makes the exit status 1; default false */
 };
 
 void config_defaults(struct mos_config *c);

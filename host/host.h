@@ -66,7 +66,7 @@ struct mos_host {
     const char *stats_file;
     const char *params[HOST_MAX_PARAMS][2];
     int nparams;
-    bool check, watch;
+    bool check, watch, strict;
     int verbosity;           /* 0 quiet, 1 normal, 2 verbose */
     unsigned ncores;
     struct mos_config cfg;

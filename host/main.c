@@ -2,7 +2,8 @@
  * main.c - the mos-lua program: options, config, inputs, one worker per core.
  *
  * Exit codes (also in --help): 0 ok; 1 runtime error (input unreadable, a
- * core failed); 2 usage, config or script error; 3 a handler stuck past
+ * core failed, an on_finish function failed, or under lua.strict / --strict
+ * any handler error); 2 usage, config or script error; 3 a handler stuck past
  * lua.handler_timeout that the watchdog could not interrupt (watchdog.c).
  * Every error message names the file (and line, when there is one) it is
  * about.
@@ -35,6 +36,8 @@ static void usage(FILE *out)
           "      --check           load config and script, process nothing\n"
           "      --stats FILE      write counters as JSON at exit and on SIGUSR1\n"
           "      --watch           reload the script when its file changes\n"
+          "      --strict          exit with status 1 if any handler raised an error\n"
+          "                        (config lua.strict)\n"
           "  -v, --verbose         more log output\n"
           "  -q, --quiet           errors only\n"
           "  -h, --help            this text\n"
@@ -44,8 +47,8 @@ static void usage(FILE *out)
           "SIGUSR1 writes the --stats file, SIGINT/SIGTERM stop after the current\n"
           "packet and end every flow.\n"
           "\n"
-          "Exit status: 0 ok, 1 runtime error (input unreadable, core failure),\n"
-          "2 usage, config or script error, 3 a handler ran past\n"
+          "Exit status: 0 ok, 1 runtime error (input unreadable, core failure, an\n"
+          "on_finish error, or any handler error under --strict), 2 usage, config or script error, 3 a handler ran past\n"
           "lua.handler_timeout and could not be interrupted (the watchdog reports\n"
           "it on stderr after the timeout, tries to stop it, and exits after 3x).\n",
           out);
@@ -67,11 +70,12 @@ struct override { const char *arg; };
 
 static int parse_args(struct mos_host *h, int argc, char **argv, struct override *ov, int *nov)
 {
-    enum { OPT_CHECK = 256, OPT_STATS, OPT_WATCH };
+    enum { OPT_CHECK = 256, OPT_STATS, OPT_WATCH, OPT_STRICT };
     static const struct option longopts[] = {
         {"read", required_argument, NULL, 'r'},    {"interface", required_argument, NULL, 'i'},
         {"cores", required_argument, NULL, 'n'},   {"check", no_argument, NULL, OPT_CHECK},
         {"stats", required_argument, NULL, OPT_STATS}, {"watch", no_argument, NULL, OPT_WATCH},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"verbose", no_argument, NULL, 'v'},       {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -123,6 +127,9 @@ static int parse_args(struct mos_host *h, int argc, char **argv, struct override
         case OPT_WATCH:
             h->watch = true;
             break;
+        case OPT_STRICT:
+            h->strict = true;
+            break;
         case 'v':
             h->verbosity = 2;
             break;
@@ -173,6 +180,8 @@ static int load_config(struct mos_host *h, struct override *ov, int nov)
     }
     if (h->ncores)
         h->cfg.cores = h->ncores;
+    if (h->strict)
+        h->cfg.strict = true;
     if (config_validate(&h->cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "mos-lua: %s%s%s\n", h->config_file ? h->config_file : "config",
                 h->config_file ? ": " : ": ", err);
@@ -255,6 +264,17 @@ int main(int argc, char **argv)
         int fr = host_worker_finish(&h->workers[0]); /* mos.on_finish, once */
         if (fr > rc)
             rc = fr;
+    }
+    if (!h->check && h->cfg.strict) {
+        uint64_t nerr = 0;
+        for (unsigned i = 0; i < h->ncores; i++)
+            nerr += core_counters(h->workers[i].core)->handler_errors;
+        if (nerr > 0) {
+            fprintf(stderr, "mos-lua: %llu handler error%s (strict mode: exit status 1)\n",
+                    (unsigned long long)nerr, nerr == 1 ? "" : "s");
+            if (rc == HOST_EXIT_OK)
+                rc = HOST_EXIT_RUNTIME;
+        }
     }
     int se = h->check ? 0 : host_stats_write(h);
     if (se < 0) {

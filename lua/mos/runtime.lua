@@ -699,7 +699,10 @@ function R.run_on_exit()
     R.mark(-2)
     local ok, err = pcall(fn)
     R.mark(0)
-    if not ok then R.log_record({ level = "error", msg = "on_exit error", error = tostring(err) }) end
+    if not ok then
+      C.mos_core_count_handler_error(R.core)
+      R.log_record({ level = "error", msg = "on_exit error", error = tostring(err) })
+    end
   end
 end
 

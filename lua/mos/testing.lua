@@ -5,6 +5,9 @@
 --                   params = {k = "v"}, config = {["log.level"] = "info"}}
 --   -- r.exit, r.stdout, r.stderr, r.logs (decoded JSON lines), r.stats
 --
+-- Runs are strict by default (--strict: any handler error makes the exit
+-- status 1, so a spec cannot pass over a broken handler); strict = false
+-- turns that off for specs that test error handling itself.
 -- The binary is $MOS_BUILD_DIR/mos-lua; relative script paths are resolved
 -- against $MOS_SOURCE_DIR. Each run gets its own temp directory (r.dir).
 local cjson = require "cjson"
@@ -64,6 +67,7 @@ function T.run(opts)
   local dir = T.tmpdir()
   local stats, logf, errf = dir .. "/stats.json", dir .. "/log.jsonl", dir .. "/stderr.txt"
   local cmd = { q(T.binary), "--stats", q(stats), "-c", q("log.file=" .. logf) }
+  if opts.strict ~= false then cmd[#cmd + 1] = "--strict" end
   if opts.capture then cmd[#cmd + 1] = "-r"; cmd[#cmd + 1] = q(opts.capture) end
   for k, v in pairs(opts.params or {}) do cmd[#cmd + 1] = "-s"; cmd[#cmd + 1] = q(k .. "=" .. tostring(v)) end
   for k, v in pairs(opts.config or {}) do cmd[#cmd + 1] = "-c"; cmd[#cmd + 1] = q(k .. "=" .. tostring(v)) end

@@ -83,6 +83,38 @@ describe("mos.timer", function()
   end)
 end)
 
+describe("strict mode", function()
+  local failing = [[
+    local mos = require "mos"
+    local s = mos.socket("stream")
+    s:on(mos.CONN_START, mos.HK_SND, function() error("boom") end)
+  ]]
+  it("--strict and lua.strict exit 1 on a handler error; without them the exit is 0", function()
+    local off = T.run{ capture = H.capture(), script_text = failing, strict = false }
+    assert.are.equal(0, off.exit, off.stderr)
+    assert.are.equal(2, off.stats.counters.handler_errors)
+    local on = T.run{ capture = H.capture(), script_text = failing, strict = false, args = { "--strict" } }
+    assert.are.equal(1, on.exit)
+    assert.truthy(on.stderr:find("2 handler errors", 1, true), on.stderr)
+    local cfg = T.run{ capture = H.capture(), script_text = failing, strict = false, config = { ["lua.strict"] = "true" } }
+    assert.are.equal(1, cfg.exit)
+  end)
+  it("is what mos.testing runs by default", function()
+    local r = T.run{ capture = H.capture(), script_text = failing }
+    assert.are.equal(1, r.exit)
+    local ok = T.run{ capture = H.capture(), script_text = [[local mos = require "mos"; mos.socket("stream")]] }
+    assert.are.equal(0, ok.exit, ok.stderr)
+  end)
+  it("counts an on_exit error", function()
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      mos.on_exit(function() error("late") end)
+    ]] }
+    assert.are.equal(1, r.exit)
+    assert.are.equal(1, r.stats.counters.handler_errors)
+  end)
+end)
+
 describe("flow:drop() at HK_SND", function()
   it("keeps the packet from the receiver's side offline", function()
     -- every packet dropped as the sender sends it: no receiver ever saw a
