@@ -84,6 +84,8 @@ static const struct key keys[] = {
      "pick up flows whose handshake was not seen"},
     {"core.checksum", T_ENUM, OFF(checksum), SZ(checksum), 0, 2, csum_names, "auto",
      "IP/TCP checksums: auto (verify, tolerate offload), verify, ignore"},
+    {"core.vlan_tracking", T_BOOL, OFF(vlan_tracking), SZ(vlan_tracking), 0, 1, NULL, "true",
+     "VLAN ids are part of the flow key (false: a connection tagged on one direction only is one flow)"},
     {"core.overlap", T_ENUM, OFF(overlap), SZ(overlap), 0, 1, overlap_names, "first",
      "overlapping retransmitted bytes: keep the first or the last copy"},
 

@@ -28,6 +28,7 @@ struct mos_config {
     uint32_t cores;               /* worker cores; default 1 */
     uint32_t max_concurrency;     /* flows per core; default 262144 */
     bool midstream;               /* pick up flows without a handshake; default true */
+    bool vlan_tracking;           /* VLAN ids in the flow key (Suricata's vlan.use-for-tracking); default true */
     int checksum;                 /* enum mos_checksum_policy; default auto */
     int overlap;                  /* enum mos_overlap_policy; default first */
     /* [tcp] timeouts in ns */

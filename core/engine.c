@@ -736,6 +736,17 @@ static void fire_timers(struct mos_core *c)
 
 /* ------------------------------------------------------------- the steps */
 
+/* core.vlan_tracking = false: VLAN ids are not part of the flow key, so
+ * a connection whose tag is on one direction only (a router that tags one
+ * way) is one flow, as Suricata's vlan.use-for-tracking: false. */
+static void key_policy(const struct mos_core *c, struct mos_flow_key *k)
+{
+    if (!c->cfg.vlan_tracking && k->nvlan) {
+        memset(k->vlan, 0, sizeof(k->vlan));
+        k->nvlan = 0;
+    }
+}
+
 /* At 100k+ concurrent flows each packet's bucket and flow are cache (and
  * TLB) misses, taken one after the other. A burst is known in advance, so
  * its buckets are prefetched on arrival and each frame's flow two frames
@@ -748,6 +759,7 @@ static void prefetch_burst(struct mos_core *c)
         const struct mos_frame *fr = &c->frames[i];
         if (decode_flow_hint(fr->linktype, fr->data, fr->caplen, &k) < 0)
             continue;
+        key_policy(c, &k);
         c->fhash[i] = flow_table_hash(&k);
         c->fhint |= 1ull << i;
         flow_table_prefetch_bucket(c->ft, c->fhash[i]);
@@ -877,6 +889,7 @@ static struct mos_flow *lookup_flow(struct mos_core *c, bool *wait)
 {
     struct mos_flow_key k;
     int dir = mos_flow_key_from_pkt(&c->pkt, &k);
+    key_policy(c, &k);
     uint32_t h = flow_table_hash(&k);
     struct mos_flow *f = flow_table_lookup(c->ft, &k, h);
     if (f && !f->ended && flow_table_idle_expired(c->ft, f, c->now)) {

@@ -127,7 +127,8 @@ local function ip4(a)
 end
 T.FIN, T.SYN, T.RST, T.PSH, T.ACK = 1, 2, 4, 8, 16
 
--- pkts: list of {src="1.1.1.1", sport=, dst=, dport=, seq=, ack=, flags=, data="", ts=seconds or ts_us=µs}
+-- pkts: list of {src="1.1.1.1", sport=, dst=, dport=, seq=, ack=, flags=, data="", ts=seconds or ts_us=µs,
+--   vlan=id (optional 802.1Q tag)}
 function T.write_pcap(path, pkts)
   local parts = { le32(0xa1b2c3d4) .. string.char(2, 0, 4, 0) .. le32(0) .. le32(0) .. le32(65535) .. le32(1) }
   for _, p in ipairs(pkts) do
@@ -140,7 +141,8 @@ function T.write_pcap(path, pkts)
     local tcp = tcp_nock .. u16(ck) .. u16(0) .. data
     local iph_nock = string.char(0x45, 0) .. u16(20 + #tcp) .. u16(0) .. u16(0x4000) .. string.char(64, 6)
     local iph = iph_nock .. u16(csum(iph_nock .. u16(0) .. src .. dst)) .. src .. dst
-    local frame = string.rep("\2", 6) .. string.rep("\4", 6) .. u16(0x0800) .. iph .. tcp
+    local tag = p.vlan and (u16(0x8100) .. u16(p.vlan)) or ""
+    local frame = string.rep("\2", 6) .. string.rep("\4", 6) .. tag .. u16(0x0800) .. iph .. tcp
     local us = p.ts_us or math.floor((p.ts or 0) * 1e6 + 0.5)
     local sec = math.floor(us / 1e6)
     local usec = us - sec * 1e6
