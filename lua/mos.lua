@@ -4,7 +4,7 @@
 -- the script's own line is blamed; expected failures return nil, err.
 local ffi = require "ffi"
 local R = require "mos.runtime"
-local cjson = require "cjson"
+local json = require "mos.json"
 
 local C = ffi.C
 
@@ -72,14 +72,22 @@ function mos.timer(seconds, fn, flow)
   return R.timer(seconds, fn, flow, 2)
 end
 
--- mos.log("fmt", ...) or mos.log{msg=..., any=fields}: one JSON line.
+local function caller(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  return info and (info.short_src .. ":" .. tostring(info.currentline)) or "?"
+end
+
+-- mos.log("fmt", ...) or mos.log({msg=..., any=fields}[, order]): one JSON
+-- line; keys in `order` come first (after ts, level, core, msg).
 function mos.log(a, ...)
   if type(a) == "table" then
+    local order = ...
+    if order ~= nil and type(order) ~= "table" then error("mos.log: order must be a list of keys", 2) end
     local rec = {}
     for k, v in pairs(a) do rec[k] = v end
-    R.log_record(rec, true)
+    R.log_record(rec, true, order, caller(2))
   elseif type(a) == "string" then
-    R.log_record({ msg = select("#", ...) > 0 and string.format(a, ...) or a }, true)
+    R.log_record({ msg = select("#", ...) > 0 and string.format(a, ...) or a }, true, nil, caller(2))
   else
     error("mos.log: expected a format string or a table", 2)
   end
@@ -119,7 +127,26 @@ function mos.on_signal(name, fn)
   R.on_usr1[#R.on_usr1 + 1] = fn
 end
 
-mos.json = cjson
+-- JSON (lua/mos/json.lua): encode(v[, order]) keeps every number exact
+-- (64-bit cdata integers too), writes keys in a stable order and raises at
+-- the caller's line on what JSON cannot hold; decode(text) -> value, or
+-- nil, err.
+mos.json = {
+  encode = function(v, order)
+    if order ~= nil and type(order) ~= "table" then error("mos.json.encode: order must be a list of keys", 2) end
+    local ok, s = pcall(json.encode_raw, v, order)
+    if not ok then error("mos.json.encode: " .. tostring(s), 2) end
+    return s
+  end,
+  decode = function(text)
+    if type(text) ~= "string" then error("mos.json.decode: expected a string", 2) end
+    local ok, v = pcall(json.decode, text)
+    if ok then return v end
+    return nil, tostring(v)
+  end,
+  null = json.null,
+  empty_array = json.empty_array,
+}
 
 -- Tests only: reload a script as SIGHUP would. Returns true or nil, err.
 function mos._reload(path) return R.request_reload(path) end

@@ -19,7 +19,7 @@
 --     socket-level registrations swapped atomically between two steps.
 local ffi = require "ffi"
 local abi = require "mos.abi"
-local cjson = require "cjson"
+local json = require "mos.json"
 
 local C = ffi.C
 local tonumber, type, pcall, error, tostring = tonumber, type, pcall, error, tostring
@@ -62,22 +62,43 @@ function R.now_s()
   return tonumber(C.mos_core_now(R.core)) / 1e9
 end
 
--- One JSON object per line; `rec.level` defaults to "info".
--- Script records (from_script) are the script's output: only -q (errors
--- only) filters them; the runtime's own records follow log.level.
-function R.log_record(rec, from_script)
+-- One JSON object per line (mos/json.lua): "ts" first, then "level",
+-- "core", "msg", then the keys named in `order`, then the others sorted.
+-- `rec.level` defaults to "info". Script records (from_script) are the
+-- script's output: only -q (errors only) filters them; the runtime's own
+-- records follow log.level. `where` ("file:line") names the script line in
+-- the error record that replaces an unencodable record. Before the first
+-- packet there is no packet time: ts is then the wall clock.
+local LOG_ORDER = { "level", "core", "msg" }
+
+function R.log_record(rec, from_script, order, where)
   local level = rec.level or "info"
   local limit = from_script and (R.quiet and 0 or 3) or R.log_level
   if (LEVELS[level] or 2) > limit then return end
   rec.level = level
   rec.core = R.core_id
   local ts = rec.ts
-  if type(ts) ~= "number" then ts = R.now_s() end
   rec.ts = nil
-  local ok, line = pcall(cjson.encode, rec)
-  if not ok then line = cjson.encode({ level = "error", msg = "unencodable log record: " .. tostring(line) }) end
-  -- cjson prints at most 14 significant digits; timestamps need 16
-  log_fh:write('{"ts":', string.format("%.6f", ts), line == "{}" and "}" or "," .. line:sub(2), "\n")
+  local o = LOG_ORDER
+  if order then
+    o = { "level", "core", "msg" }
+    for i = 1, #order do o[#o + 1] = order[i] end
+  end
+  local ok, body = pcall(json.encode_raw, rec, o)
+  if not ok then
+    body = json.encode_raw({ level = "error", core = R.core_id, msg = "unencodable log record", where = where,
+                             error = tostring(body) }, LOG_ORDER)
+    ts = nil
+  end
+  local tss
+  if type(ts) == "number" and ts == ts and ts ~= math.huge and ts ~= -math.huge then
+    tss = json.number(ts)
+  elseif R.core ~= nil and C.mos_core_now(R.core) ~= 0 then
+    tss = string.format("%.6f", R.now_s())
+  else
+    tss = tostring(os.time())
+  end
+  log_fh:write('{"ts":', tss, body == "{}" and "}" or "," .. body:sub(2), "\n")
 end
 
 ---------------------------------------------------------------- identities

@@ -195,3 +195,53 @@ describe("core.vlan_tracking", function()
     assert.are.equal(135, tonumber(c)); assert.are.equal(208589, tonumber(s))
   end)
 end)
+
+describe("JSON of mos.log and mos.json", function()
+  it("logs cdata integers and precise numbers exactly, in a stable key order", function()
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        if tonumber(flow.id) == 1 then mos.log{ msg = "conn", id = flow.id } end
+      end)
+      mos.log({ b = 1, a = "x/y", c = { 3, 2 }, big = 0xffffffffffffffffULL, neg = -5LL,
+                t = 1537728271.159812, n = 2^53, f = 0.1 }, { "c", "b" })
+      print(mos.json.encode({ t = 1537728271.159812, n = 9007199254740993LL, z = { k = mos.json.null } }))
+      print(mos.json.encode({ y = 1, x = 2 }, { "y" }))
+      print(mos.json.decode('{"t":1537728271.159812}').t == 1537728271.159812)
+      print(mos.json.decode("{bad"))
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    local raw = T.read(r.dir .. "/log.jsonl")
+    -- load time: no packet clock yet, the wall clock stands in
+    local ts, rest = raw:match('^{"ts":(%d+),("level":"info","core":0,"c":%[3,2%],"b":1,[^\n]*)\n')
+    assert.is_not_nil(ts, raw)
+    assert.is_true(math.abs(tonumber(ts) - os.time()) < 600)
+    assert.are.equal('"level":"info","core":0,"c":[3,2],"b":1,"a":"x/y","big":18446744073709551615,'
+      .. '"f":0.1,"n":9007199254740992,"neg":-5,"t":1537728271.159812}', rest)
+    assert.truthy(raw:find('{"ts":1700000000.001000,"level":"info","core":0,"msg":"conn","id":1}\n', 1, true), raw)
+    local out = {}
+    for l in r.stdout:gmatch("[^\n]+") do out[#out + 1] = l end
+    assert.are.equal('{"n":9007199254740993,"t":1537728271.159812,"z":{"k":null}}', out[1])
+    assert.are.equal('{"y":1,"x":2}', out[2])
+    assert.are.equal("true", out[3])
+    assert.truthy(out[4]:match("^nil\t.+"), out[4])
+  end)
+
+  it("names the script line of an unencodable record and raises at the caller in encode", function()
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      mos.log{ msg = "bad", f = print }
+      mos.log{ msg = "nan", x = 0/0 }
+      local ok, err = pcall(function() local s = mos.json.encode({ a = { b = print } }); return s end)
+      print(err)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    local recs = T.records(r, "unencodable log record")
+    assert.are.equal(2, #recs)
+    assert.truthy(recs[1].where:match("script%.lua:2$"), recs[1].where)
+    assert.truthy(recs[1].error:find("cannot encode a function at $.f", 1, true), recs[1].error)
+    assert.truthy(recs[2].where:match("script%.lua:3$"), recs[2].where)
+    assert.truthy(r.stdout:find("script.lua:4: mos.json.encode: cannot encode a function at $.a.b", 1, true), r.stdout)
+  end)
+end)
