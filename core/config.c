@@ -136,6 +136,8 @@ static const struct key keys[] = {
      "2s", "interrupt a handler running longer than this (0: never)"},
     {"lua.on_handler_error", T_STRENUM, OFF(on_handler_error), SZ(on_handler_error), 0, 0, herr_names, "pass",
      "verdict for a packet whose handler raised an error (inline): pass or drop"},
+    {"lua.finish_timeout", T_DUR_MS, OFF(finish_timeout_ms), SZ(finish_timeout_ms), 0, 24 * 3600 * 1000, NULL,
+     "10m", "interrupt an on_exit or on_finish function running longer than this (0: never)"},
     {"lua.strict", T_BOOL, OFF(strict), SZ(strict), 0, 1, NULL, "false",
      "exit with status 1 when any handler, filter, timer or on_exit function raised an error"},
 };

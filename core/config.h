@@ -61,6 +61,7 @@ struct mos_config {
     /* [lua] */
     uint32_t handler_timeout_ms;  /* a handler running longer is interrupted; default 2000 */
     char on_handler_error[16];    /* "pass" or "drop" (inline); default "pass" */
+    uint32_t finish_timeout_ms;   /* whole-run hooks (on_exit, on_finish); default 600000 */
     bool strict;                  /* any handler error makes the exit status 1; default false */
 };
 

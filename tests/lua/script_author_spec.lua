@@ -245,3 +245,32 @@ describe("JSON of mos.log and mos.json", function()
     assert.truthy(r.stdout:find("script.lua:4: mos.json.encode: cannot encode a function at $.a.b", 1, true), r.stdout)
   end)
 end)
+
+describe("whole-run hooks", function()
+  -- an on_finish that works for 0.4 s (interpreted: a loop of C calls)
+  local slow = [[
+    local mos = require "mos"
+    mos.socket("stream")
+    mos.on_finish(function()
+      local t0 = os.clock()
+      while os.clock() - t0 < 0.4 do end
+      print("finished")
+    end)
+  ]]
+  it("are not cut by lua.handler_timeout", function()
+    local r = T.run{ capture = H.capture(), script_text = slow, config = { ["lua.handler_timeout"] = "50ms" } }
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal("finished\n", r.stdout)
+  end)
+  it("are bounded by lua.finish_timeout", function()
+    local r = T.run{ capture = H.capture(), script_text = slow, strict = false,
+                     config = { ["lua.finish_timeout"] = "100ms" } }
+    assert.truthy(r.stderr:find("lua.finish_timeout = 100 ms", 1, true), r.stderr)
+    if r.exit ~= 3 then -- interrupted (not compiled): the error names the bound
+      assert.are.equal(1, r.exit, r.stderr)
+      assert.are.equal("", r.stdout)
+      local e = T.records(r, "on_finish error")[1]
+      assert.truthy(e and e.error:find("on_finish function timed out after 100 ms", 1, true))
+    end
+  end)
+end)
