@@ -842,6 +842,32 @@ static void raise_orphan(struct mos_core *c)
     }
 }
 
+/* A frame the checksum policy dropped: sockets listening to ORPHAN get it
+ * (arg = the reason, as Zeek reports a "weird" and keeps the C history
+ * letter), with its headers decoded again without the check into c->pkt so
+ * the handler can read them. Counted in ev_orphan, not in pkts_orphan (the
+ * drop counter already has it). */
+static void raise_checksum_drop(struct mos_core *c, const struct mos_frame *fr, uint64_t reason)
+{
+    bool any = false;
+    for (int s = 0; s < MOS_MAX_SOCKETS && !any; s++) {
+        struct mos_socket *so = &c->socks[s];
+        any = so->used && (so->tree[MOS_HK_NONE]->mask & (1u << MOS_ON_ORPHAN));
+    }
+    if (!any)
+        return;
+    struct mos_counters scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    struct decoder d = {.checksum = MOS_CSUM_IGNORE, .frag = NULL, .ctr = &scratch};
+    c->have_pkt = decode_frame(&d, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_ns, &c->pkt) == DECODE_OK;
+    count_event(c, MOS_ON_ORPHAN);
+    for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
+        struct mos_socket *so = &c->socks[s];
+        if (so->used && (so->tree[MOS_HK_NONE]->mask & (1u << MOS_ON_ORPHAN)))
+            push_event(c, NULL, MOS_ON_ORPHAN, MOS_SIDE_CLI, MOS_HK_NONE, s, reason);
+    }
+}
+
 /* Decode the next frame. Returns 1 with a TCP packet ready for PH_FLOW,
  * 0 when the frame needed no flow work (events may be queued), or the
  * step's return code (<= 0) in *rc with -1 when no frame is available. */
@@ -855,9 +881,14 @@ static int take_packet(struct mos_core *c, int *rc)
     c->drop = false;
     c->flow = NULL;
     c->new_flow = false;
+    uint64_t bad_ip = c->ctr.drop_ip_bad_checksum, bad_tcp = c->ctr.drop_tcp_bad_checksum;
     int d = decode_frame(&c->dec, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_ns, &c->pkt);
     if (d != DECODE_OK) {
         c->have_pkt = false;
+        if (c->ctr.drop_ip_bad_checksum != bad_ip)
+            raise_checksum_drop(c, fr, MOS_ORPHAN_BAD_IP_CHECKSUM);
+        else if (c->ctr.drop_tcp_bad_checksum != bad_tcp)
+            raise_checksum_drop(c, fr, MOS_ORPHAN_BAD_TCP_CHECKSUM);
         return 0;
     }
     c->have_pkt = true;

@@ -195,6 +195,29 @@ static int load_config(struct mos_host *h, struct override *ov, int nov)
     return 0;
 }
 
+/* A checksum policy can drop a whole capture (one recorded after its
+ * checksums were broken): never silently. Said once, for all cores. */
+static void note_checksum_drops(struct mos_host *h)
+{
+    uint64_t in = 0, ip = 0, tcp = 0;
+    for (unsigned i = 0; i < h->ncores; i++) {
+        const struct mos_counters *k = core_counters(h->workers[i].core);
+        in += k->pkts_in;
+        ip += k->drop_ip_bad_checksum;
+        tcp += k->drop_tcp_bad_checksum;
+    }
+    if (ip + tcp == 0)
+        return;
+    static const char *const policy[] = {"auto", "verify", "ignore"};
+    unsigned pol = h->cfg.checksum < 3 ? (unsigned)h->cfg.checksum : 0;
+    fprintf(stderr,
+            "mos-lua: warning: %llu of %llu packets (%.1f%%) were dropped for bad checksums (IP %llu, TCP %llu) "
+            "under core.checksum = %s; -c core.checksum=ignore keeps them (ORPHAN handlers see them, "
+            "arg = mos.ORPHAN_BAD_IP_CHECKSUM or mos.ORPHAN_BAD_TCP_CHECKSUM)\n",
+            (unsigned long long)(ip + tcp), (unsigned long long)in, in ? 100.0 * (double)(ip + tcp) / (double)in : 0.0,
+            (unsigned long long)ip, (unsigned long long)tcp, policy[pol]);
+}
+
 static void *worker_thread(void *arg)
 {
     struct host_worker *w = arg;
@@ -265,6 +288,8 @@ int main(int argc, char **argv)
         if (fr > rc)
             rc = fr;
     }
+    if (!h->check && h->verbosity >= 1)
+        note_checksum_drops(h);
     if (!h->check && h->cfg.strict) {
         uint64_t nerr = 0;
         for (unsigned i = 0; i < h->ncores; i++)

@@ -21,6 +21,11 @@ for i = 0, 10 do
 end
 mos.event_name = function(ev) return R.EVENT_NAMES[ev] or (type(ev) == "number" and ev >= R.UDE_FIRST and "UDE") or "?" end
 
+-- ORPHAN's arg: why the stack did not take the packet (core/mos_abi.h)
+mos.ORPHAN_NO_FLOW = tonumber(C.MOS_ORPHAN_NO_FLOW)
+mos.ORPHAN_BAD_IP_CHECKSUM = tonumber(C.MOS_ORPHAN_BAD_IP_CHECKSUM)
+mos.ORPHAN_BAD_TCP_CHECKSUM = tonumber(C.MOS_ORPHAN_BAD_TCP_CHECKSUM)
+
 mos.param = R.params
 mos.core_id = R.core_id
 mos.ncores = R.ncores
@@ -36,6 +41,10 @@ function mos.matcher(spec)
   local m = new_matcher(spec, 2) -- not a tail call: error levels count this frame
   return m
 end
+
+-- The packet being processed, as flow:lastpkt() gives it, for handlers
+-- that have no flow (ORPHAN, raw sockets); nil, "no packet" outside one.
+function mos.packet() return require("mos.flow").methods.lastpkt(nil) end
 
 -- A user-defined event on `base`: filter_fn(flow, side, arg) -> bool.
 function mos.define_event(base, filter_fn, arg)

@@ -128,7 +128,7 @@ end
 T.FIN, T.SYN, T.RST, T.PSH, T.ACK = 1, 2, 4, 8, 16
 
 -- pkts: list of {src="1.1.1.1", sport=, dst=, dport=, seq=, ack=, flags=, data="", ts=seconds or ts_us=µs,
---   vlan=id (optional 802.1Q tag)}
+--   vlan=id (optional 802.1Q tag), bad_tcp_checksum=true (a wrong TCP checksum)}
 function T.write_pcap(path, pkts)
   local parts = { le32(0xa1b2c3d4) .. string.char(2, 0, 4, 0) .. le32(0) .. le32(0) .. le32(65535) .. le32(1) }
   for _, p in ipairs(pkts) do
@@ -138,6 +138,7 @@ function T.write_pcap(path, pkts)
       .. string.char(0x50, p.flags or 0) .. u16(p.win or 65535)
     local pseudo = src .. dst .. string.char(0, 6) .. u16(20 + #data)
     local ck = csum(pseudo .. tcp_nock .. u16(0) .. u16(0) .. data)
+    if p.bad_tcp_checksum then ck = bit.bxor(ck, 0x5a5a) end -- not an offload pattern either
     local tcp = tcp_nock .. u16(ck) .. u16(0) .. data
     local iph_nock = string.char(0x45, 0) .. u16(20 + #tcp) .. u16(0) .. u16(0x4000) .. string.char(64, 6)
     local iph = iph_nock .. u16(csum(iph_nock .. u16(0) .. src .. dst)) .. src .. dst

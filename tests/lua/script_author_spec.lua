@@ -274,3 +274,54 @@ describe("whole-run hooks", function()
     end
   end)
 end)
+
+describe("packets a checksum policy drops", function()
+  -- two connections; every packet of the second has a broken TCP checksum
+  local function capture()
+    local pk = T.conn({ client = "10.7.0.1", cport = 43000, ts = 1700000000, data = { { "c", "ok" } } })
+    local bad = T.conn({ client = "10.7.0.2", cport = 43001, ts = 1700000001, data = { { "c", "bad" } } })
+    local n = #bad
+    for _, p in ipairs(bad) do p.bad_tcp_checksum = true; pk[#pk + 1] = p end
+    local path = T.tmpdir() .. "/csum.pcap"
+    T.write_pcap(path, pk)
+    return path, #pk, n
+  end
+  local script = [[
+    local mos = require "mos"
+    local raw = mos.socket("raw")
+    raw:on(mos.ORPHAN, mos.HK_NONE, function(flow, side, ev, arg)
+      local p = mos.packet()
+      print(arg == mos.ORPHAN_BAD_TCP_CHECKSUM, p.src, p.sport, p.dst, p.dport, p.flags, p.payload)
+    end)
+  ]]
+  it("are said at the end of the run and reach ORPHAN handlers with the reason", function()
+    local cap, total, nbad = capture()
+    local r = T.run{ capture = cap, script_text = script }
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(nbad, r.stats.counters.drop_tcp_bad_checksum)
+    local pct = string.format("%.1f%%", 100 * nbad / total)
+    assert.truthy(r.stderr:find(string.format("warning: %d of %d packets (%s) were dropped for bad checksums",
+      nbad, total, pct), 1, true), r.stderr)
+    assert.truthy(r.stderr:find("-c core.checksum=ignore keeps them", 1, true), r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.are.equal(nbad, #lines)
+    assert.are.equal("true\t10.7.0.2\t43001\t10.0.0.2\t80\t2\t", lines[1]) -- the SYN
+    assert.are.equal(nbad, r.stats.counters.ev_orphan)
+    assert.are.equal(0, r.stats.counters.pkts_orphan)
+    local data = 0
+    for _, l in ipairs(lines) do if l:match("\tbad$") then data = data + 1 end end
+    assert.are.equal(1, data)
+    -- -q: errors only
+    local q = T.run{ capture = cap, script_text = script, args = { "-q" } }
+    assert.falsy(q.stderr:find("bad checksums", 1, true), q.stderr)
+    -- the whole corpus capture whose packets all have bad IP checksums
+    local sv = T.pcap("suricata-verify-tcp-rst-unacked-stream-11.pcap")
+    if T.exists(sv) then
+      local w = T.run{ capture = sv, script = "scripts/flowlog.lua" }
+      assert.are.equal(0, w.exit)
+      assert.truthy(w.stderr:find("warning: 30 of 30 packets (100.0%) were dropped for bad checksums (IP 30, TCP 0)",
+        1, true), w.stderr)
+    end
+  end)
+end)
