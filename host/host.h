@@ -68,6 +68,7 @@ struct mos_host {
     int nparams;
     bool check, watch, strict;
     int verbosity;           /* 0 quiet, 1 normal, 2 verbose */
+    double pace;             /* --pace: replay speed of -r captures; 0 = as fast as possible */
     unsigned ncores;
     struct mos_config cfg;
     struct host_worker workers[HOST_MAX_CORES];

@@ -72,6 +72,7 @@
 
 #include "host.h"
 #include "io.h"
+#include "io_pace.h"
 #include "io_share.h"
 #include "spsc_ring.h"
 #include "io_live.h"
@@ -703,8 +704,19 @@ int io_setup_open(struct mos_host *h)
     }
     if (h->check)
         return HOST_EXIT_OK; /* --check runs nothing, not even the input */
-    if (h->capture)
-        return open_offline(h, s, h->capture);
+    if (h->capture) {
+        int rc = open_offline(h, s, h->capture);
+        if (rc == HOST_EXIT_OK && h->pace > 0) {
+            for (unsigned w = 0; w < h->ncores; w++) {
+                if (h->workers[w].io && io_pace_wrap(h->workers[w].io, h->pace, &h->workers[w].io) < 0) {
+                    h->workers[w].io = NULL;
+                    fprintf(stderr, "mos-lua: out of memory\n");
+                    return HOST_EXIT_RUNTIME;
+                }
+            }
+        }
+        return rc;
+    }
     if (pairs)
         return open_pairs(h, s);
     return open_spec(h, s, spec);

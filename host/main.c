@@ -36,6 +36,8 @@ static void usage(FILE *out)
           "      --check           load config and script, process nothing\n"
           "      --stats FILE      write counters as JSON at exit and on SIGUSR1\n"
           "      --watch           reload the script when its file changes\n"
+          "      --pace SPEED      replay -r captures at SPEED times their own rate\n"
+          "                        (1: as captured; timers and reloads as live)\n"
           "      --strict          exit with status 1 if any handler raised an error\n"
           "                        (config lua.strict)\n"
           "  -v, --verbose         more log output\n"
@@ -70,12 +72,12 @@ struct override { const char *arg; };
 
 static int parse_args(struct mos_host *h, int argc, char **argv, struct override *ov, int *nov)
 {
-    enum { OPT_CHECK = 256, OPT_STATS, OPT_WATCH, OPT_STRICT };
+    enum { OPT_CHECK = 256, OPT_STATS, OPT_WATCH, OPT_STRICT, OPT_PACE };
     static const struct option longopts[] = {
         {"read", required_argument, NULL, 'r'},    {"interface", required_argument, NULL, 'i'},
         {"cores", required_argument, NULL, 'n'},   {"check", no_argument, NULL, OPT_CHECK},
         {"stats", required_argument, NULL, OPT_STATS}, {"watch", no_argument, NULL, OPT_WATCH},
-        {"strict", no_argument, NULL, OPT_STRICT},
+        {"strict", no_argument, NULL, OPT_STRICT}, {"pace", required_argument, NULL, OPT_PACE},
         {"verbose", no_argument, NULL, 'v'},       {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -130,6 +132,16 @@ static int parse_args(struct mos_host *h, int argc, char **argv, struct override
         case OPT_STRICT:
             h->strict = true;
             break;
+        case OPT_PACE: {
+            errno = 0;
+            double v = strtod(optarg, &end);
+            if (errno || *end || !(v > 0 && v <= 1e6)) {
+                fprintf(stderr, "mos-lua: --pace: expected a speed > 0 (1 = as captured), got '%s'\n", optarg);
+                return -EINVAL;
+            }
+            h->pace = v;
+            break;
+        }
         case 'v':
             h->verbosity = 2;
             break;

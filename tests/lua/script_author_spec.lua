@@ -325,3 +325,48 @@ describe("packets a checksum policy drops", function()
     end
   end)
 end)
+
+describe("--pace", function()
+  -- three connections spread over 0.4 s of packet time
+  local function capture()
+    local all = {}
+    for k = 0, 2 do
+      for _, p in ipairs(T.conn({ client = "10.8.0." .. (k + 1), cport = 44000 + k, ts = 1700000000 + k * 0.2 })) do
+        all[#all + 1] = p
+      end
+    end
+    local path = T.tmpdir() .. "/paced.pcap"
+    T.write_pcap(path, all)
+    return path, #all
+  end
+  local script = [[
+    local ffi = require "ffi"
+    local mos = require "mos"
+    local raw = mos.socket("raw")
+    local w0, t0
+    raw:on(mos.PKT_IN, mos.HK_NONE, function()
+      local w, t = tonumber(ffi.C.mos_clock_mono_ns()) / 1e9, mos.now()
+      if not w0 then w0, t0 = w, t end
+      print(string.format("%.6f %.6f", t - t0, w - w0))
+    end)
+  ]]
+  it("hands every packet out no earlier than its capture offset / speed", function()
+    local cap, n = capture()
+    for _, speed in ipairs({ 1, 4 }) do
+      local r = T.run{ capture = cap, script_text = script, args = { "--pace", tostring(speed) } }
+      assert.are.equal(0, r.exit, r.stderr)
+      local k = 0
+      for t, w in r.stdout:gmatch("(%S+) (%S+)\n") do
+        k = k + 1
+        -- w0 is read in the first packet's handler, a little after the pace
+        -- started (more on a loaded machine): 50 ms of slack, still far
+        -- below the 50..200 ms steps between the connections
+        assert.is_true(tonumber(w) >= tonumber(t) / speed - 0.05, t .. " " .. w .. " at speed " .. speed)
+      end
+      assert.are.equal(n, k)
+    end
+    local bad = T.run{ capture = cap, script_text = script, args = { "--pace", "0" } }
+    assert.are.equal(2, bad.exit)
+    assert.truthy(bad.stderr:find("--pace: expected a speed > 0", 1, true), bad.stderr)
+  end)
+end)
