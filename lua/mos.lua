@@ -157,6 +157,12 @@ mos.json = {
   empty_array = json.empty_array,
 }
 
+-- A set of IPv4/IPv6 prefixes: mos.cidr{"10.0.0.0/8", "2001:db8::/32"}
+-- -> s:match(addr or "ip:port") gives the longest matching prefix or nil;
+-- s:add(prefix). lua/mos/cidr.lua.
+local cidr = require "mos.cidr"
+function mos.cidr(list) return cidr.new(list, 1) end -- a tail call: level 1 is the caller
+
 -- Tests only: reload a script as SIGHUP would. Returns true or nil, err.
 function mos._reload(path) return R.request_reload(path) end
 

@@ -370,3 +370,34 @@ describe("--pace", function()
     assert.truthy(bad.stderr:find("--pace: expected a speed > 0", 1, true), bad.stderr)
   end)
 end)
+
+describe("mos.cidr", function()
+  it("matches IPv4 and IPv6 addresses and endpoints, longest prefix first", function()
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      local s = mos.cidr{ "10.0.0.0/8", "10.0.0.0/31", "192.168.1.7", "2001:db8::/32", "2001:db8:1::/48", "0.0.0.0/0" }
+      print(s:match("10.0.0.1"), s:match("10.0.0.2"), s:match("192.168.1.7"), s:match("192.168.1.6"),
+            s:match("[2001:db8:1::5]:443"), s:match("2001:db8:2::1"), s:match("2001:dead::1"), s:match("bogus"))
+      local v6 = mos.cidr{ "::ffff:0:0/96" }
+      print(v6:match("::ffff:1.2.3.4"), v6:match("1.2.3.4"))
+      local e = mos.cidr():add("10.0.0.2")
+      local hits = {}
+      local st = mos.socket("stream")
+      st:on(mos.CONN_START, mos.HK_SND, function(flow)
+        hits[#hits + 1] = tostring(s:match(flow.client)) .. "/" .. tostring(e:match(flow.server))
+      end)
+      mos.on_exit(function() print(table.concat(hits, " ")) end)
+      local ok, err = pcall(function() local x = mos.cidr{ "10.0.0.0/8", "10.0.0.0/40" }; return x end)
+      print(err)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    local l = {}
+    for line in r.stdout:gmatch("[^\n]+") do l[#l + 1] = line end
+    -- 10.0.0.1 is in 10.0.0.0/31 (10.0.0.0-1), 10.0.0.2 only in /8
+    assert.are.equal("10.0.0.0/31\t10.0.0.0/8\t192.168.1.7\t0.0.0.0/0\t2001:db8:1::/48\t2001:db8::/32\tnil\tnil", l[1])
+    assert.are.equal("::ffff:0:0/96\tnil", l[2])
+    assert.truthy(l[3]:match("script%.lua:14: mos.cidr: %[2%] prefix length beyond 32: 10.0.0.0/40$"), l[3])
+    -- the capture's clients 10.0.0.1 and 10.0.0.3, servers 10.0.0.2
+    assert.are.equal("10.0.0.0/31/10.0.0.2 10.0.0.0/8/10.0.0.2", l[4])
+  end)
+end)
