@@ -157,6 +157,18 @@ mos.json = {
   empty_array = json.empty_array,
 }
 
+-- A file the script depends on: a change reloads the script, or with fn
+-- calls fn(path) (also once now, so the script loads it the same way).
+function mos.watch(path, fn)
+  if type(path) ~= "string" then error("mos.watch: expected a file path", 2) end
+  if fn ~= nil and type(fn) ~= "function" then error("mos.watch: fn must be a function", 2) end
+  local f = io.open(path, "rb")
+  if not f then error("mos.watch: cannot read " .. path, 2) end
+  f:close()
+  R.watch(path, fn)
+  if fn then return fn(path) end
+end
+
 -- A set of IPv4/IPv6 prefixes: mos.cidr{"10.0.0.0/8", "2001:db8::/32"}
 -- -> s:match(addr or "ip:port") gives the longest matching prefix or nil;
 -- s:add(prefix). lua/mos/cidr.lua.

@@ -689,8 +689,8 @@ function R.load_script(path, is_reload)
   local env = setmetatable({}, { __index = _G })
   setfenv(chunk, env)
   local L = { sockets = {}, reuse = is_reload and R.sockets or nil }
-  local saved_exit, saved_finish, saved_usr1 = R.on_exit, R.on_finish, R.on_usr1
-  R.on_exit, R.on_finish, R.on_usr1 = {}, {}, {}
+  local saved_exit, saved_finish, saved_usr1, saved_watch = R.on_exit, R.on_finish, R.on_usr1, R.watches
+  R.on_exit, R.on_finish, R.on_usr1, R.watches = {}, {}, {}, {}
   R.loading = L
   if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -1, "top level of " .. path) end
   local key0 = timer_key
@@ -704,7 +704,7 @@ function R.load_script(path, is_reload)
   if not ok then
     abort(L)
     timers_cancel_range(key0, math.huge) -- the rejected script's timers never fire
-    R.on_exit, R.on_finish, R.on_usr1 = saved_exit, saved_finish, saved_usr1
+    R.on_exit, R.on_finish, R.on_usr1, R.watches = saved_exit, saved_finish, saved_usr1, saved_watch
     return nil, lerr
   end
   -- a reload replaces the old script's timers (per-flow ones included) by
@@ -712,6 +712,60 @@ function R.load_script(path, is_reload)
   if is_reload then timers_cancel_range(0, key0) end
   R.script = path
   return true
+end
+
+---------------------------------------------------------------- watched files
+
+-- mos.watch(path[, fn]): files the script depends on (rules, lists). The
+-- loop looks at their modification time and size every WATCH_EVERY_NS of
+-- wall time; a change calls fn(path) (new state built and swapped by the
+-- script; an error leaves the running state and is logged), or without fn
+-- reloads the whole script as SIGHUP does (a load that fails, e.g. on a bad
+-- rule, keeps the running script). A reload replaces the watch list by
+-- the new script's.
+R.watches = {}
+local WATCH_EVERY_NS = 100000000
+local watch_next = 0
+
+local function file_sig(path)
+  local m = C.mos_host_mtime_ns(path)
+  local f = io.open(path, "rb")
+  local size = f and f:seek("end") or -1
+  if f then f:close() end
+  return tonumber(m) .. ":" .. tostring(size)
+end
+
+function R.watch(path, fn)
+  R.watches[#R.watches + 1] = { path = path, fn = fn, sig = file_sig(path) }
+end
+
+-- Called by the loop between steps; returns true when the script must be
+-- reloaded.
+function R.poll_watches()
+  local now = C.mos_clock_mono_ns()
+  if now < watch_next then return false end
+  watch_next = now + WATCH_EVERY_NS
+  local reload = false
+  for _, w in ipairs(R.watches) do
+    local sig = file_sig(w.path)
+    if sig ~= w.sig then
+      w.sig = sig
+      if w.fn == nil then
+        reload = true
+      else
+        R.mark(R.id_of(w.fn))
+        local ok, err = pcall(w.fn, w.path)
+        R.mark(0)
+        if ok then
+          R.log_record({ level = "info", msg = "watched file reloaded", file = w.path })
+        else
+          R.log_record({ level = "error", msg = "watched file rejected, keeping the running state", file = w.path,
+                         error = tostring(err) })
+        end
+      end
+    end
+  end
+  return reload
 end
 
 function R.run_on_exit()

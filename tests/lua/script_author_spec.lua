@@ -401,3 +401,82 @@ describe("mos.cidr", function()
     assert.are.equal("10.0.0.0/31/10.0.0.2 10.0.0.0/8/10.0.0.2", l[4])
   end)
 end)
+
+describe("mos.watch", function()
+  -- ten connections to ports 80, 81, ... 89, one a second; a handler edits
+  -- the rules file mid-run (as an operator would) and waits long enough
+  -- for the loop to look at it
+  local function capture()
+    local all = {}
+    for k = 0, 9 do
+      for _, p in ipairs(T.conn({ client = "10.9.0.1", cport = 45000 + k, sport = 80 + k, ts = 1700000000 + k })) do
+        all[#all + 1] = p
+      end
+    end
+    local path = T.tmpdir() .. "/watch.pcap"
+    T.write_pcap(path, all)
+    return path
+  end
+  local function edit_and_wait(lua_path_expr, text)
+    return string.format([[
+        local f = assert(io.open(%s, "w")); f:write(%q); f:close()
+        local t0 = os.clock(); while os.clock() - t0 < 0.25 do end]], lua_path_expr, text)
+  end
+  it("calls fn on a change, and a bad file is rejected with file:line while the old rules run", function()
+    local dir = T.tmpdir()
+    T.write(dir .. "/rules.txt", "block 80\n")
+    local r = T.run{ capture = capture(), params = { rules = dir .. "/rules.txt" }, config = { ["log.level"] = "info" },
+      script_text = [[
+      local mos = require "mos"
+      local blocked = {}
+      mos.watch(mos.param.rules, function(path)
+        local new, n = {}, 0
+        for line in io.lines(path) do
+          n = n + 1
+          local port = line:match("^block (%d+)$")
+          if not port then error(path .. ":" .. n .. ": bad rule: " .. line, 0) end
+          new[tonumber(port)] = true
+        end
+        blocked = new
+      end)
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        local port = tonumber(flow.server:match(":(%d+)$"))
+        mos.log{ msg = "conn", port = port, blocked = blocked[port] or false }
+        if port == 82 then ]] .. edit_and_wait("mos.param.rules", "block 80\nblock 84\n") .. [[ end
+        if port == 85 then ]] .. edit_and_wait("mos.param.rules", "block 80\nblok 86\n") .. [[ end
+      end)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    local got = {}
+    for _, rec in ipairs(T.records(r, "conn")) do got[#got + 1] = rec.port .. "=" .. tostring(rec.blocked) end
+    assert.are.equal("80=true 81=false 82=false 83=false 84=true 85=false 86=false 87=false 88=false 89=false",
+      table.concat(got, " "))
+    assert.are.equal(1, #T.records(r, "watched file reloaded"))
+    local rej = T.records(r, "watched file rejected, keeping the running state")
+    assert.are.equal(1, #rej)
+    assert.truthy(rej[1].error:find("rules.txt:2: bad rule: blok 86", 1, true), rej[1].error)
+  end)
+
+  it("reloads the whole script when a watched file without fn changes", function()
+    local dir = T.tmpdir()
+    T.write(dir .. "/list.txt", "a\n")
+    local r = T.run{ capture = capture(), params = { list = dir .. "/list.txt" }, config = { ["log.level"] = "info" },
+      script_text = [[
+      local mos = require "mos"
+      mos.watch(mos.param.list)
+      local first = io.lines(mos.param.list)()
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        local port = tonumber(flow.server:match(":(%d+)$"))
+        mos.log{ msg = "conn", port = port, list = first }
+        if port == 83 then ]] .. edit_and_wait("mos.param.list", "b\n") .. [[ end
+      end)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    local got = {}
+    for _, rec in ipairs(T.records(r, "conn")) do got[#got + 1] = rec.list end
+    assert.are.equal("aaaabbbbbb", table.concat(got))
+    assert.are.equal(1, #T.records(r, "script reloaded"))
+  end)
+end)
