@@ -32,7 +32,10 @@ mos.ncores = R.ncores
 
 function mos.now() return R.now_s() end
 
-function mos.socket(kind) return R.new_socket(kind, 2) end
+function mos.socket(kind)
+  local s = R.new_socket(kind, 2) -- not a tail call: level 2 must be this frame
+  return s
+end
 
 -- A stream matcher: mos.matcher{ "literal", { regex = "...", id = 7 } } or
 -- mos.matcher(path); m:scan(flow, side) iterates (id, offset). lua/README.md.

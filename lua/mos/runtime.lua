@@ -40,6 +40,7 @@ R.EVENT_NAMES = {}
 for k, v in pairs(R.EVENTS) do R.EVENT_NAMES[v] = k end
 R.UDE_FIRST = 32
 R.HK_SND, R.HK_RCV, R.HK_NONE = 0, 1, 2
+R.HOOK_NAMES = { [0] = "HK_SND", [1] = "HK_RCV", [2] = "HK_NONE" }
 R.SIDE_CLI, R.SIDE_SVR = 0, 1
 R.SOCK_STREAM, R.SOCK_RAW = 1, 2
 
@@ -228,6 +229,7 @@ function R.ctx_of(fid)
 end
 
 local timers_of_flow_end
+local script_traceback
 
 local function flow_end(fid)
   timers_of_flow_end(fid)
@@ -557,7 +559,7 @@ function R.reg_args(ty, ev, hook, fn, what, level)
     error(what .. ": bad hook " .. tostring(hook), level + 1)
   end
   if C.mos_event_check_hook(R.core, ty, ev, hook) ~= 0 then
-    error(string.format("%s: hook %d is not valid for event %s on a %s socket", what, hook,
+    error(string.format("%s: hook %s is not valid for event %s on a %s socket", what, R.HOOK_NAMES[hook],
       R.EVENT_NAMES[ev] or tostring(ev), ty == R.SOCK_RAW and "raw" or "stream"), level + 1)
   end
   return ev, hook, fn
@@ -681,6 +683,30 @@ local function abort(L)
   end
 end
 
+-- A load-time error with the stack of the script's own code only: the
+-- frames of this runtime (the loader, xpcall, mos.* functions that raised
+-- with the script's line) say nothing to the script's author. When only
+-- the main chunk is left, the message alone is enough.
+local RUNTIME_DIR = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "?")
+
+function script_traceback(m)
+  local tb = debug.traceback(tostring(m), 2)
+  local msg, rest = tb:match("^(.-)\nstack traceback:\n(.*)$")
+  if not msg then return tb end
+  local keep = {}
+  for line in rest:gmatch("[^\n]+") do
+    local own = not line:find("[C]:", 1, true) and not line:find("(tail call)", 1, true)
+      and not line:find(RUNTIME_DIR .. "/", 1, true) and not line:find(RUNTIME_DIR .. ".lua:", 1, true)
+    if own then keep[#keep + 1] = line end
+  end
+  if #keep == 0 then return msg end
+  if #keep == 1 then -- the main chunk alone: enough if the message names its line
+    local at = keep[1]:match("^%s*(.-:%d+): in main chunk$")
+    if at and msg:sub(1, #at + 1) == at .. ":" then return msg end
+  end
+  return msg .. "\nstack traceback:\n" .. table.concat(keep, "\n")
+end
+
 -- Load `path` in a fresh environment. Returns true, or nil and a message
 -- naming file:line; on failure the previous script stays in force.
 function R.load_script(path, is_reload)
@@ -695,7 +721,7 @@ function R.load_script(path, is_reload)
   if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -1, "top level of " .. path) end
   local key0 = timer_key
   R.mark(-1)
-  local ok, lerr = xpcall(chunk, function(m) return debug.traceback(tostring(m), 2) end)
+  local ok, lerr = xpcall(chunk, script_traceback)
   R.mark(0)
   R.loading = nil
   if ok then

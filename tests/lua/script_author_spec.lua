@@ -480,3 +480,30 @@ describe("mos.watch", function()
     assert.are.equal(1, #T.records(r, "script reloaded"))
   end)
 end)
+
+describe("load-time errors", function()
+  it("show the script's own frames only, and name hooks and events", function()
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      error("refusing to load")
+    ]] }
+    assert.are.equal(2, r.exit)
+    assert.truthy(r.stderr:match("script%.lua:2: refusing to load\n$"), r.stderr)
+    local deep = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      local function helper() local t = nil; return t.x end
+      helper()
+    ]] }
+    assert.are.equal(2, deep.exit)
+    assert.truthy(deep.stderr:find("script.lua:2: in function 'helper'", 1, true), deep.stderr)
+    assert.falsy(deep.stderr:find("runtime.lua", 1, true), deep.stderr)
+    assert.falsy(deep.stderr:find("xpcall", 1, true), deep.stderr)
+    local hook = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      mos.socket("stream"):on(mos.CONN_START, mos.HK_NONE, function() end)
+    ]] }
+    assert.are.equal(2, hook.exit)
+    assert.truthy(hook.stderr:find("script.lua:2: socket:on: hook HK_NONE is not valid for event CONN_START", 1, true),
+      hook.stderr)
+  end)
+end)
