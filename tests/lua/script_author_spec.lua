@@ -507,3 +507,18 @@ describe("load-time errors", function()
       hook.stderr)
   end)
 end)
+
+describe("timers set at load", function()
+  it("fire at their packet time, counted from the first packet", function()
+    -- the capture's packets span 1700000000.001 .. 1700000001.010
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      mos.timer(0, function() print(string.format("t0 %.6f", mos.now())) end)
+      mos.timer(0.5, function() print(string.format("t1 %.6f", mos.now())) end)
+      mos.socket("stream")
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    -- a timer fires at the first packet whose time reaches it
+    assert.are.equal("t0 1700000000.001000\nt1 1700000001.001000\n", r.stdout)
+  end)
+end)
