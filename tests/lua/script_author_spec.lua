@@ -522,3 +522,64 @@ describe("timers set at load", function()
     assert.are.equal("t0 1700000000.001000\nt1 1700000001.001000\n", r.stdout)
   end)
 end)
+
+describe("lua/README.md's field tables", function()
+  -- rows "| `key` | `ffi`, `fields` | meaning |" between "<!-- fields NAME -->" and "<!-- end -->"
+  local function table_of(readme, name)
+    local body = readme:match("<!%-%- fields " .. name:gsub("%p", "%%%0") .. " %-%->\n(.-)<!%-%- end %-%->")
+    assert.is_not_nil(body, "no table " .. name)
+    local keys, fields = {}, {}
+    for line in body:gmatch("[^\n]+") do
+      local c1, c2 = line:match("^| (.-) | (.-) |")
+      if c1 and c1 ~= "key" and not c1:match("^%-") then
+        local key = c1:match("^`([%w_]+)`$")
+        if key then keys[#keys + 1] = key end
+        for f in c2:gmatch("`([%w_]+)`") do fields[f] = true end
+      end
+    end
+    table.sort(keys)
+    return keys, fields
+  end
+  local function struct_fields(header, name)
+    local body = header:match("struct " .. name .. " {\n(.-)\n};")
+    assert.is_not_nil(body, "no struct " .. name)
+    local out = {}
+    for line in body:gmatch("[^\n]+") do
+      local f = line:match("^%s*[%w_ ]+[%s%*]+([%w_]+)%[?%d*%]?;")
+      if f then out[#out + 1] = f end
+    end
+    return out
+  end
+  it("name every field of the FFI structs and every key the functions return", function()
+    local readme = T.read(T.source_dir .. "/lua/README.md")
+    local header = T.read(T.source_dir .. "/bindings/mos_ffi.h")
+    local tables = { ["flow:info"] = "mos_ffi_flow", side = "mos_ffi_side", lastpkt = "mos_ffi_pkt" }
+    local documented = {}
+    for tname, sname in pairs(tables) do
+      local keys, fields = table_of(readme, tname)
+      documented[tname] = table.concat(keys, " ")
+      local sf = struct_fields(header, sname)
+      assert.is_true(#sf >= 10, sname)
+      for _, f in ipairs(sf) do assert.is_true(fields[f] == true, sname .. "." .. f .. " missing from the " .. tname .. " table") end
+    end
+    local r = T.run{ capture = H.capture(), script_text = [[
+      local mos = require "mos"
+      local function keys(t) local k = {} for n in pairs(t) do k[#k + 1] = n end table.sort(k) return table.concat(k, " ") end
+      local s = mos.socket("stream")
+      local done = false
+      s:on(mos.PKT_IN, mos.HK_RCV, function(flow)
+        if done then return end
+        done = true
+        local i = flow:info()
+        print(keys(i)); print(keys(i.cli)); print(keys(flow:lastpkt())); print(keys(mos.packet()))
+      end)
+    ]] }
+    assert.are.equal(0, r.exit, r.stderr)
+    local l = {}
+    for line in r.stdout:gmatch("[^\n]+") do l[#l + 1] = line end
+    assert.are.equal(documented["flow:info"], l[1])
+    assert.are.equal(documented.side, l[2])
+    assert.are.equal(documented.lastpkt, l[3])
+    assert.are.equal(documented.lastpkt, l[4])
+  end)
+end)
