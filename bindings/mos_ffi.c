@@ -270,6 +270,18 @@ int mos_addr_format(int ip_ver, const uint8_t *addr, char *buf, uint32_t len)
     return flow_ops_addr_str(ip_ver, addr, buf, len);
 }
 
+int mos_addr_parse(const char *text, uint8_t *out)
+{
+    if (!text || !out)
+        return -EINVAL;
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET, text, out) == 1)
+        return 4;
+    if (inet_pton(AF_INET6, text, out) == 1)
+        return 6;
+    return -EINVAL;
+}
+
 int mos_flow_endpoint(struct mos_core *c, struct mos_flow *f, int side, char *buf, uint32_t len)
 {
     if (!c || !f)

@@ -174,5 +174,8 @@ int mos_matcher_stats(const struct mos_matcher *m, struct mos_matcher_stats *out
 int mos_pkt_get(struct mos_core *c, struct mos_ffi_pkt *out);
 /* Text form of a 4- or 16-byte address; returns length. */
 int mos_addr_format(int ip_ver, const uint8_t *addr, char *buf, uint32_t len);
+/* Text address (dotted IPv4 or IPv6) into out[16] (IPv4: the first 4
+ * bytes, the rest zero): 4 or 6, or -EINVAL. */
+int mos_addr_parse(const char *text, uint8_t *out);
 
 #endif

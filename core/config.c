@@ -84,6 +84,8 @@ static const struct key keys[] = {
      "pick up flows whose handshake was not seen"},
     {"core.checksum", T_ENUM, OFF(checksum), SZ(checksum), 0, 2, csum_names, "auto",
      "IP/TCP checksums: auto (verify, tolerate offload), verify, ignore"},
+    {"core.vlan_tracking", T_BOOL, OFF(vlan_tracking), SZ(vlan_tracking), 0, 1, NULL, "true",
+     "VLAN ids are part of the flow key (false: a connection tagged on one direction only is one flow)"},
     {"core.overlap", T_ENUM, OFF(overlap), SZ(overlap), 0, 1, overlap_names, "first",
      "overlapping retransmitted bytes: keep the first or the last copy"},
 
@@ -134,6 +136,10 @@ static const struct key keys[] = {
      "2s", "interrupt a handler running longer than this (0: never)"},
     {"lua.on_handler_error", T_STRENUM, OFF(on_handler_error), SZ(on_handler_error), 0, 0, herr_names, "pass",
      "verdict for a packet whose handler raised an error (inline): pass or drop"},
+    {"lua.finish_timeout", T_DUR_MS, OFF(finish_timeout_ms), SZ(finish_timeout_ms), 0, 24 * 3600 * 1000, NULL,
+     "10m", "interrupt an on_exit or on_finish function running longer than this (0: never)"},
+    {"lua.strict", T_BOOL, OFF(strict), SZ(strict), 0, 1, NULL, "false",
+     "exit with status 1 when any handler, filter, timer or on_exit function raised an error"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

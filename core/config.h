@@ -28,6 +28,7 @@ struct mos_config {
     uint32_t cores;               /* worker cores; default 1 */
     uint32_t max_concurrency;     /* flows per core; default 262144 */
     bool midstream;               /* pick up flows without a handshake; default true */
+    bool vlan_tracking;           /* VLAN ids in the flow key (Suricata's vlan.use-for-tracking); default true */
     int checksum;                 /* enum mos_checksum_policy; default auto */
     int overlap;                  /* enum mos_overlap_policy; default first */
     /* [tcp] timeouts in ns */
@@ -60,6 +61,8 @@ struct mos_config {
     /* [lua] */
     uint32_t handler_timeout_ms;  /* a handler running longer is interrupted; default 2000 */
     char on_handler_error[16];    /* "pass" or "drop" (inline); default "pass" */
+    uint32_t finish_timeout_ms;   /* whole-run hooks (on_exit, on_finish); default 600000 */
+    bool strict;                  /* any handler error makes the exit status 1; default false */
 };
 
 void config_defaults(struct mos_config *c);

@@ -197,6 +197,7 @@ static void prefetch_burst(struct mos_core *c)
         const struct mos_frame *fr = &c->frames[i];
         if (decode_flow_hint(fr->linktype, fr->data, fr->caplen, &k) < 0)
             continue;
+        core_key_policy(c, &k);
         c->fhash[i] = flow_table_hash(&k);
         c->fhint |= 1ull << i;
         flow_table_prefetch_bucket(c->ft, c->fhash[i]);
@@ -259,14 +260,21 @@ static int take_packet(struct mos_core *c, int *rc)
     if (!next_frame(c, rc))
         return -1;
     const struct mos_frame *fr = c->frame;
+    if (c->now == 0 && fr->ts_ns > 0)
+        timers_start_clock(c, fr->ts_ns);
     if (fr->ts_ns > c->now)
         c->now = fr->ts_ns;
     c->drop = false;
     c->flow = NULL;
     c->new_flow = false;
+    uint64_t bad_ip = c->ctr.drop_ip_bad_checksum, bad_tcp = c->ctr.drop_tcp_bad_checksum;
     int d = decode_frame(&c->dec, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_ns, &c->pkt);
     if (d != DECODE_OK) {
         c->have_pkt = false;
+        if (c->ctr.drop_ip_bad_checksum != bad_ip)
+            sockets_raise_checksum_drop(c, fr, MOS_ORPHAN_BAD_IP_CHECKSUM);
+        else if (c->ctr.drop_tcp_bad_checksum != bad_tcp)
+            sockets_raise_checksum_drop(c, fr, MOS_ORPHAN_BAD_TCP_CHECKSUM);
         return 0;
     }
     c->have_pkt = true;
@@ -310,6 +318,20 @@ static void phase_rcv(struct mos_core *c, struct mos_flow *f)
         f->end_reason = FLOW_END_RESET;
     }
     int tc = rst ? TCLASS_TIME_WAIT : flows_tclass(f);
+    flow_table_touch(c->ft, f, tc, c->now);
+    f->tclass = (uint8_t)tc;
+}
+
+/* A handler at HK_SND dropped the packet: it never reaches the receiver,
+ * offline as inline, so the receiver's stack (state, reassembly, what the
+ * peer acknowledged) is not updated and HK_RCV handlers do not see it. Raw
+ * sockets still see it (they watch the wire), and the flow stays alive. */
+static void phase_rcv_dropped(struct mos_core *c, struct mos_flow *f)
+{
+    c->new_flow = false;
+    if (c->nraw)
+        sockets_raise_raw(c, f);
+    int tc = flows_tclass(f);
     flow_table_touch(c->ft, f, tc, c->now);
     f->tclass = (uint8_t)tc;
 }
@@ -414,8 +436,10 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
             continue;
         }
         case PH_SND_DONE:
-            if (c->flow && !c->flow->ended)
+            if (c->flow && !c->flow->ended && !c->drop)
                 phase_rcv(c, c->flow);
+            else if (c->flow && !c->flow->ended)
+                phase_rcv_dropped(c, c->flow);
             c->phase = PH_RCV_DONE;
             if (c->nev)
                 goto out;

@@ -16,6 +16,7 @@
 
 #include <pcap/pcap.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "buf_pool.h"
 #include "decode.h"
@@ -199,11 +200,28 @@ struct mos_socket *sockets_pick(struct mos_core *c, const struct mos_pkt *p);
 /* Raw sockets see every packet their filter accepts, at HK_NONE. */
 void sockets_raise_raw(struct mos_core *c, struct mos_flow *f);
 void sockets_raise_orphan(struct mos_core *c);
+void sockets_raise_checksum_drop(struct mos_core *c, const struct mos_frame *fr, uint64_t reason);
 
 /* ----------------------------------------------------- timers.c */
 /* Queue due timers as events (event = -1, arg = handler identity). */
 void timers_fire(struct mos_core *c);
-static inline bool timers_due(const struct mos_core *c) { return c->ntimers && c->timers[0].at <= c->now; }
+void timers_start_clock(struct mos_core *c, uint64_t t0);
+/* Nothing is due before the clock has started (the first packet). */
+static inline bool timers_due(const struct mos_core *c)
+{
+    return c->now != 0 && c->ntimers && c->timers[0].at <= c->now;
+}
+
+/* core.vlan_tracking = false: VLAN ids are not part of the flow key, so
+ * a connection whose tag is on one direction only (a router that tags one
+ * way) is one flow, as Suricata's vlan.use-for-tracking: false. */
+static inline void core_key_policy(const struct mos_core *c, struct mos_flow_key *k)
+{
+    if (!c->cfg.vlan_tracking && k->nvlan) {
+        memset(k->vlan, 0, sizeof(k->vlan));
+        k->nvlan = 0;
+    }
+}
 
 /* -------------------------------------------------- flow_life.c */
 /* Find or create the flow of the current TCP packet (NULL: the packet is

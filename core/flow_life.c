@@ -136,6 +136,7 @@ struct mos_flow *flows_lookup(struct mos_core *c, bool *wait)
 {
     struct mos_flow_key k;
     int dir = mos_flow_key_from_pkt(&c->pkt, &k);
+    core_key_policy(c, &k);
     uint32_t h = flow_table_hash(&k);
     struct mos_flow *f = flow_table_lookup(c->ft, &k, h);
     if (f && !f->ended && flow_table_idle_expired(c->ft, f, c->now)) {

@@ -31,6 +31,14 @@
  * frames already handed out; the refill happens at the next call, when
  * io.h says those frames are dead.
  *
+ * Pipes and FIFOs (`tcpdump -U -w - | mos-lua -r -`) are read by libpcap
+ * from the same buffered FILE, but a burst ends as soon as no further byte
+ * is waiting (nothing left in the stdio buffer, and poll(2) says the pipe
+ * has nothing either): what has arrived is handed over at once instead of
+ * waiting for a full burst. A read still blocks for the first frame of a
+ * burst, so the host reads pipes from a thread of their own (host/io_setup.c)
+ * and the worker never waits on one.
+ *
  * Invariants:
  *   - pcap_next_ex reuses its buffer, so rx_burst copies each frame into an
  *     arena that lives until the next rx_burst; pointers into the arena are
@@ -51,6 +59,7 @@
 #include <string.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,6 +121,7 @@ struct pcap_io {
     struct cl_reader *cl;
     struct ng_reader *ng;
     FILE *fp;                  /* the FILE of ng (libpcap owns its own) */
+    FILE *pipe_fp;             /* the FILE libpcap reads, when it is not seekable */
     bool is_pcapng;
     char *vbuf;
     uint8_t *arena;
@@ -535,6 +545,21 @@ static int cl_next(struct cl_reader *cl, bool may_fill, struct ng_rec *rec, char
 
 /* ------------------------------------------------------------------- input */
 
+/* A non-seekable input has another byte waiting right now: in the stdio
+ * buffer, or in the pipe. A closed pipe polls readable (its EOF is news). */
+static bool pipe_has_more(FILE *fp)
+{
+#ifdef __GLIBC__
+    if (fp->_IO_read_ptr < fp->_IO_read_end)
+        return true;
+#else
+    (void)fp;
+    return true; /* stdio's buffer cannot be seen: fill whole bursts as before */
+#endif
+    struct pollfd p = {.fd = fileno(fp), .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
 static int arena_reserve(struct pcap_io *pi, size_t need)
 {
     /* allocated even for zero-length frames: frame pointers are arena-based */
@@ -732,6 +757,8 @@ static int pcap_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
         fr->pad = 0;
         used += rec.caplen;
         pi->npkts++;
+        if (pi->pipe_fp && !pipe_has_more(pi->pipe_fp))
+            break; /* hand over what has arrived (see the note at the top) */
     }
     for (int i = 0; i < n; i++)
         frames[i].data = pi->arena + (uintptr_t)frames[i].data;
@@ -819,6 +846,8 @@ int io_pcap_open_offline(const char *path, struct mos_io **out, char *err, size_
         pi->fp = fp;
     } else {
         pi->linktype = pcap_datalink(pi->p);
+        if (!seekable)
+            pi->pipe_fp = fp;
     }
 ready:
     snprintf(pi->name, sizeof(pi->name), "file:%s", path);

@@ -25,6 +25,16 @@ struct mos_flow {
 };
 #endif
 
+/* Argument of an ORPHAN event (mos_event.arg): why the stack did not take
+ * the packet. Checksum drops are raised only for sockets that listen to
+ * ORPHAN; the packet's headers are then readable (mos.packet()) as decoded
+ * without the checksum check. */
+enum mos_orphan_reason {
+    MOS_ORPHAN_NO_FLOW = 0,            /* TCP packet of no flow that starts none */
+    MOS_ORPHAN_BAD_IP_CHECKSUM = 1,    /* dropped by core.checksum: IPv4 header */
+    MOS_ORPHAN_BAD_TCP_CHECKSUM = 2    /* dropped by core.checksum: TCP segment */
+};
+
 /* One raised event, as handed to the host's dispatcher. */
 struct mos_event {
     struct mos_flow *flow;   /* NULL for ORPHAN and raw-socket PKT_IN without a flow */

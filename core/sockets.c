@@ -272,3 +272,29 @@ void sockets_raise_orphan(struct mos_core *c)
             core_push_event(c, NULL, MOS_ON_ORPHAN, MOS_SIDE_CLI, MOS_HK_NONE, s, 0);
     }
 }
+
+/* A frame the checksum policy dropped: sockets listening to ORPHAN get it
+ * (arg = the reason, as Zeek reports a "weird" and keeps the C history
+ * letter), with its headers decoded again without the check into c->pkt so
+ * the handler can read them. Counted in ev_orphan, not in pkts_orphan (the
+ * drop counter already has it). */
+void sockets_raise_checksum_drop(struct mos_core *c, const struct mos_frame *fr, uint64_t reason)
+{
+    bool any = false;
+    for (int s = 0; s < MOS_MAX_SOCKETS && !any; s++) {
+        struct mos_socket *so = &c->socks[s];
+        any = so->used && (so->tree[MOS_HK_NONE]->mask & (1u << MOS_ON_ORPHAN));
+    }
+    if (!any)
+        return;
+    struct mos_counters scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    struct decoder d = {.checksum = MOS_CSUM_IGNORE, .frag = NULL, .ctr = &scratch};
+    c->have_pkt = decode_frame(&d, fr->linktype, fr->data, fr->caplen, fr->wirelen, fr->ts_ns, &c->pkt) == DECODE_OK;
+    core_count_event(c, MOS_ON_ORPHAN);
+    for (int s = 0; s < MOS_MAX_SOCKETS; s++) {
+        struct mos_socket *so = &c->socks[s];
+        if (so->used && (so->tree[MOS_HK_NONE]->mask & (1u << MOS_ON_ORPHAN)))
+            core_push_event(c, NULL, MOS_ON_ORPHAN, MOS_SIDE_CLI, MOS_HK_NONE, s, reason);
+    }
+}

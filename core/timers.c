@@ -60,9 +60,22 @@ int core_set_timer(struct mos_core *c, struct mos_flow *f, uint64_t at, uint64_t
     return 0;
 }
 
-/* Fire due timers as events with event = -1 and arg = handler identity. */
+/* Timers set before the first packet (a script's top level) were set on
+ * a clock that had not started (now = 0, so their `at` is their delay):
+ * they count from the first packet's time. Adding the same amount to every
+ * timer keeps the heap ordered. */
+void timers_start_clock(struct mos_core *c, uint64_t t0)
+{
+    for (uint32_t i = 0; i < c->ntimers; i++)
+        c->timers[i].at += t0;
+}
+
+/* Fire due timers as events with event = -1 and arg = handler identity.
+ * Nothing is due before the clock has started (the first packet). */
 void timers_fire(struct mos_core *c)
 {
+    if (c->now == 0)
+        return;
     while (c->ntimers && c->timers[0].at <= c->now && c->nev < EVQ_MAX / 2) {
         struct core_timer t = c->timers[0];
         c->timers[0] = c->timers[--c->ntimers];

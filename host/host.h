@@ -66,8 +66,9 @@ struct mos_host {
     const char *stats_file;
     const char *params[HOST_MAX_PARAMS][2];
     int nparams;
-    bool check, watch;
+    bool check, watch, strict;
     int verbosity;           /* 0 quiet, 1 normal, 2 verbose */
+    double pace;             /* --pace: replay speed of -r captures; 0 = as fast as possible */
     unsigned ncores;
     struct mos_config cfg;
     struct host_worker workers[HOST_MAX_CORES];

@@ -14,7 +14,8 @@
  * own frames, as with the distributor.
  *
  * Software distribution: one distributor thread reads the input (an
- * offline capture that cannot be read twice: stdin, a FIFO; a single-queue
+ * offline capture that cannot be read twice: stdin, a FIFO, with any number
+ * of workers, one included; a single-queue
  * DPDK port or pair; or a live interface whose kernel cannot fan out) and
  * copies each frame into the ring of the worker its symmetric flow hash
  * names (the same io_share_worker()). A thread rather than worker 0's rx path,
@@ -42,6 +43,14 @@
  * ring, so the two can never wait for each other forever). A flow lives on
  * one worker, whose tx ring is FIFO, so per-flow order is kept end to end.
  *
+ * Pipes: a read from a pipe or FIFO blocks until its writer writes, and
+ * opening a FIFO blocks until a writer opens it. Only the distributor ever
+ * blocks on them: it opens the input itself (a failure comes to the workers
+ * as an input error), and the workers' rx_burst returns empty every
+ * IDLE_RETURN_NS, so their loops serve signals and timers whatever the
+ * writer does. At the end a distributor still blocked on a silent pipe is
+ * left behind (the process is exiting) rather than waited for.
+ *
  * The end of input (or a read error, with its text) is posted to every ring
  * after the last frame, so each worker sees it only after draining; a
  * worker that ends early marks its ring closed and its frames are
@@ -63,6 +72,7 @@
 
 #include "host.h"
 #include "io.h"
+#include "io_pace.h"
 #include "io_share.h"
 #include "spsc_ring.h"
 #include "io_live.h"
@@ -101,6 +111,8 @@ struct io_setup {
     bool live;                  /* distributor: drop on full rings instead of waiting */
     struct mos_io *srcs[MAX_SRCS]; /* what the distributor reads (owned) */
     int nsrc;
+    const char *pipe_path;      /* a pipe or FIFO the distributor opens itself */
+    _Atomic int reader_done;
     struct mos_io *txio;        /* inline: sends the workers' tx records (a src) */
     struct ring *rings[HOST_MAX_CORES];
     unsigned nworkers;
@@ -322,7 +334,20 @@ static void *reader_main(void *arg)
     struct mos_frame frames[READ_BURST];
     int rc = MOS_IO_EOF;
     const char *err = "";
+    char openerr[512] = "";
     unsigned spins = 0;
+    if (s->pipe_path) { /* may block until a writer comes: see the header */
+        struct mos_io *io = NULL;
+        rc = io_pcap_open_offline(s->pipe_path, &io, openerr, sizeof(openerr));
+        if (rc < 0) {
+            if (!openerr[0])
+                snprintf(openerr, sizeof(openerr), "%s: %s", s->pipe_path, strerror(-rc));
+            err = openerr;
+            goto out;
+        }
+        s->srcs[s->nsrc++] = io;
+        rc = MOS_IO_EOF;
+    }
     while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
         int work = drain_tx(s);
         for (int k = 0; k < s->nsrc; k++) {
@@ -352,6 +377,7 @@ out:
         snprintf(r->final_err, sizeof(r->final_err), "%s", err);
         atomic_store_explicit(&r->done, 1, memory_order_release);
     }
+    atomic_store(&s->reader_done, 1);
     return NULL;
 }
 
@@ -409,6 +435,15 @@ static int open_offline(struct mos_host *h, struct io_setup *s, const char *path
 {
     if (strcmp(path, "-") == 0)
         path = "/dev/stdin";
+    struct stat st;
+    if (!rereadable(path) && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a pipe or FIFO: opened and read by the distributor, whatever N */
+        s->pipe_path = path;
+        if (h->verbosity >= 2)
+            fprintf(stderr, "mos-lua: %s: not a regular file, %u worker(s) fed by a distributor thread\n", path,
+                    h->ncores);
+        return distrib_setup(h, s, false, false);
+    }
     bool shared = h->ncores > 1 && rereadable(path);
     unsigned nios = shared ? h->ncores : 1;
     for (unsigned w = 0; w < nios; w++) {
@@ -669,8 +704,19 @@ int io_setup_open(struct mos_host *h)
     }
     if (h->check)
         return HOST_EXIT_OK; /* --check runs nothing, not even the input */
-    if (h->capture)
-        return open_offline(h, s, h->capture);
+    if (h->capture) {
+        int rc = open_offline(h, s, h->capture);
+        if (rc == HOST_EXIT_OK && h->pace > 0) {
+            for (unsigned w = 0; w < h->ncores; w++) {
+                if (h->workers[w].io && io_pace_wrap(h->workers[w].io, h->pace, &h->workers[w].io) < 0) {
+                    h->workers[w].io = NULL;
+                    fprintf(stderr, "mos-lua: out of memory\n");
+                    return HOST_EXIT_RUNTIME;
+                }
+            }
+        }
+        return rc;
+    }
     if (pairs)
         return open_pairs(h, s);
     return open_spec(h, s, spec);
@@ -717,7 +763,7 @@ int io_setup_kernel_stats(struct mos_host *h, uint64_t *received, uint64_t *drop
             found++;
         }
     }
-    for (int k = 0; k < s->nsrc; k++) {
+    for (int k = 0; !s->pipe_path && k < s->nsrc; k++) { /* a pipe's reader sets nsrc */
         uint64_t a, b;
         if (io_live_stats(s->srcs[k], &a, &b) == 0) {
             rx += a, dr += b;
@@ -737,8 +783,17 @@ int io_setup_close(struct mos_host *h)
     if (!s)
         return 0;
     atomic_store(&s->stop, 1);
-    if (s->reader_started)
+    if (s->reader_started) {
+        /* a reader blocked on a silent pipe never returns: give it a moment,
+         * then leave it and everything it uses (still reachable from h) */
+        for (int i = 0; i < 50 && !atomic_load(&s->reader_done); i++) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+        if (!atomic_load(&s->reader_done))
+            return 0;
         pthread_join(s->reader, NULL);
+    }
     int rc = 0;
     for (unsigned w = 0; w < h->ncores; w++) {
         struct mos_io *io = h->workers[w].io;

@@ -2,7 +2,8 @@
  * main.c - the mos-lua program: options, config, inputs, one worker per core.
  *
  * Exit codes (also in --help): 0 ok; 1 runtime error (input unreadable, a
- * core failed); 2 usage, config or script error; 3 a handler stuck past
+ * core failed, an on_finish function failed, or under lua.strict / --strict
+ * any handler error); 2 usage, config or script error; 3 a handler stuck past
  * lua.handler_timeout that the watchdog could not interrupt (watchdog.c).
  * Every error message names the file (and line, when there is one) it is
  * about.
@@ -35,6 +36,10 @@ static void usage(FILE *out)
           "      --check           load config and script, process nothing\n"
           "      --stats FILE      write counters as JSON at exit and on SIGUSR1\n"
           "      --watch           reload the script when its file changes\n"
+          "      --pace SPEED      replay -r captures at SPEED times their own rate\n"
+          "                        (1: as captured; timers and reloads as live)\n"
+          "      --strict          exit with status 1 if any handler raised an error\n"
+          "                        (config lua.strict)\n"
           "  -v, --verbose         more log output\n"
           "  -q, --quiet           errors only\n"
           "  -h, --help            this text\n"
@@ -44,8 +49,8 @@ static void usage(FILE *out)
           "SIGUSR1 writes the --stats file, SIGINT/SIGTERM stop after the current\n"
           "packet and end every flow.\n"
           "\n"
-          "Exit status: 0 ok, 1 runtime error (input unreadable, core failure),\n"
-          "2 usage, config or script error, 3 a handler ran past\n"
+          "Exit status: 0 ok, 1 runtime error (input unreadable, core failure, an\n"
+          "on_finish error, or any handler error under --strict), 2 usage, config or script error, 3 a handler ran past\n"
           "lua.handler_timeout and could not be interrupted (the watchdog reports\n"
           "it on stderr after the timeout, tries to stop it, and exits after 3x).\n",
           out);
@@ -67,11 +72,12 @@ struct override { const char *arg; };
 
 static int parse_args(struct mos_host *h, int argc, char **argv, struct override *ov, int *nov)
 {
-    enum { OPT_CHECK = 256, OPT_STATS, OPT_WATCH };
+    enum { OPT_CHECK = 256, OPT_STATS, OPT_WATCH, OPT_STRICT, OPT_PACE };
     static const struct option longopts[] = {
         {"read", required_argument, NULL, 'r'},    {"interface", required_argument, NULL, 'i'},
         {"cores", required_argument, NULL, 'n'},   {"check", no_argument, NULL, OPT_CHECK},
         {"stats", required_argument, NULL, OPT_STATS}, {"watch", no_argument, NULL, OPT_WATCH},
+        {"strict", no_argument, NULL, OPT_STRICT}, {"pace", required_argument, NULL, OPT_PACE},
         {"verbose", no_argument, NULL, 'v'},       {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -123,6 +129,19 @@ static int parse_args(struct mos_host *h, int argc, char **argv, struct override
         case OPT_WATCH:
             h->watch = true;
             break;
+        case OPT_STRICT:
+            h->strict = true;
+            break;
+        case OPT_PACE: {
+            errno = 0;
+            double v = strtod(optarg, &end);
+            if (errno || *end || !(v > 0 && v <= 1e6)) {
+                fprintf(stderr, "mos-lua: --pace: expected a speed > 0 (1 = as captured), got '%s'\n", optarg);
+                return -EINVAL;
+            }
+            h->pace = v;
+            break;
+        }
         case 'v':
             h->verbosity = 2;
             break;
@@ -173,6 +192,8 @@ static int load_config(struct mos_host *h, struct override *ov, int nov)
     }
     if (h->ncores)
         h->cfg.cores = h->ncores;
+    if (h->strict)
+        h->cfg.strict = true;
     if (config_validate(&h->cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "mos-lua: %s%s%s\n", h->config_file ? h->config_file : "config",
                 h->config_file ? ": " : ": ", err);
@@ -184,6 +205,29 @@ static int load_config(struct mos_host *h, struct override *ov, int nov)
         return -EINVAL;
     }
     return 0;
+}
+
+/* A checksum policy can drop a whole capture (one recorded after its
+ * checksums were broken): never silently. Said once, for all cores. */
+static void note_checksum_drops(struct mos_host *h)
+{
+    uint64_t in = 0, ip = 0, tcp = 0;
+    for (unsigned i = 0; i < h->ncores; i++) {
+        const struct mos_counters *k = core_counters(h->workers[i].core);
+        in += k->pkts_in;
+        ip += k->drop_ip_bad_checksum;
+        tcp += k->drop_tcp_bad_checksum;
+    }
+    if (ip + tcp == 0)
+        return;
+    static const char *const policy[] = {"auto", "verify", "ignore"};
+    unsigned pol = h->cfg.checksum < 3 ? (unsigned)h->cfg.checksum : 0;
+    fprintf(stderr,
+            "mos-lua: warning: %llu of %llu packets (%.1f%%) were dropped for bad checksums (IP %llu, TCP %llu) "
+            "under core.checksum = %s; -c core.checksum=ignore keeps them (ORPHAN handlers see them, "
+            "arg = mos.ORPHAN_BAD_IP_CHECKSUM or mos.ORPHAN_BAD_TCP_CHECKSUM)\n",
+            (unsigned long long)(ip + tcp), (unsigned long long)in, in ? 100.0 * (double)(ip + tcp) / (double)in : 0.0,
+            (unsigned long long)ip, (unsigned long long)tcp, policy[pol]);
 }
 
 static void *worker_thread(void *arg)
@@ -198,6 +242,9 @@ int main(int argc, char **argv)
 {
     static struct mos_host host; /* large (config + workers): not on the stack */
     struct mos_host *h = &host;
+    /* first: opening or reading an input may block (a FIFO without a
+     * writer), and a SIGHUP or SIGUSR1 meanwhile must not kill us */
+    host_signals_install();
     h->verbosity = 1;
     pthread_mutex_init(&h->stats_lock, NULL);
     pthread_mutex_init(&h->once_lock, NULL);
@@ -225,7 +272,6 @@ int main(int argc, char **argv)
         if (w->io)
             core_set_io(w->core, w->io);
     }
-    host_signals_install();
     if ((rc = io_setup_start(h)) != HOST_EXIT_OK) {
         io_setup_close(h);
         return rc;
@@ -253,6 +299,19 @@ int main(int argc, char **argv)
         int fr = host_worker_finish(&h->workers[0]); /* mos.on_finish, once */
         if (fr > rc)
             rc = fr;
+    }
+    if (!h->check && h->verbosity >= 1)
+        note_checksum_drops(h);
+    if (!h->check && h->cfg.strict) {
+        uint64_t nerr = 0;
+        for (unsigned i = 0; i < h->ncores; i++)
+            nerr += core_counters(h->workers[i].core)->handler_errors;
+        if (nerr > 0) {
+            fprintf(stderr, "mos-lua: %llu handler error%s (strict mode: exit status 1)\n",
+                    (unsigned long long)nerr, nerr == 1 ? "" : "s");
+            if (rc == HOST_EXIT_OK)
+                rc = HOST_EXIT_RUNTIME;
+        }
     }
     int se = h->check ? 0 : host_stats_write(h);
     if (se < 0) {

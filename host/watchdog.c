@@ -14,7 +14,9 @@
  * counts and logs like any handler error, and the run goes on. Compiled
  * LuaJIT traces and C functions never run hooks, so a call still running 3x
  * the timeout after it started ends the process with HOST_EXIT_STUCK instead
- * of hanging silently; the --stats file is written first.
+ * of hanging silently; the --stats file is written first. on_exit and
+ * on_finish functions (whole-run hooks: they may write out everything the
+ * run gathered) are bounded by lua.finish_timeout instead (default 10 min).
  *
  * Invariants:
  *   - lua_sethook is the only Lua API called from this thread. It is the
@@ -112,7 +114,11 @@ static void wd_hook(lua_State *L, lua_Debug *ar)
     /* level 0: a hook has no frame of its own, so this names the line the
      * stuck code was running (luaL_error's level 1 would name its caller) */
     luaL_where(L, 0);
-    lua_pushfstring(L, "handler timed out after %d ms", (int)w->host->cfg.handler_timeout_ms);
+    if (hid == -2 || hid == -3)
+        lua_pushfstring(L, "%s function timed out after %d ms (lua.finish_timeout)", hid == -2 ? "on_exit" : "on_finish",
+                        (int)w->host->cfg.finish_timeout_ms);
+    else
+        lua_pushfstring(L, "handler timed out after %d ms", (int)w->host->cfg.handler_timeout_ms);
     lua_concat(L, 2);
     lua_error(L);
 }
@@ -146,13 +152,20 @@ static void flush_unblocking(FILE *f)
     }
 }
 
-static void check_worker(struct mos_host *h, struct host_worker *w, uint64_t now, uint64_t timeout_ns)
+/* Whole-run hooks (on_exit -2, on_finish -3) work on the whole run's
+ * data, so they have their own bound, lua.finish_timeout (default 10 min),
+ * not the per-event handler timeout. */
+static bool whole_run(int32_t hid) { return hid == -2 || hid == -3; }
+
+static void check_worker(struct mos_host *h, struct host_worker *w, uint64_t now, uint64_t handler_ns,
+                         uint64_t finish_ns)
 {
     struct host_wd_state *s = &w->wd;
     int32_t hid = __atomic_load_n(&w->progress.handler, __ATOMIC_RELAXED);
     double call;
     __atomic_load(&w->progress.call, &call, __ATOMIC_RELAXED);
-    if (hid == 0) {
+    uint64_t timeout_ns = whole_run(hid) ? finish_ns : handler_ns;
+    if (hid == 0 || timeout_ns == 0) {
         s->active = false;
         return;
     }
@@ -169,9 +182,10 @@ static void check_worker(struct mos_host *h, struct host_worker *w, uint64_t now
     if (s->state == 0 && ran >= timeout_ns) {
         name_of(w, hid, name, sizeof(name));
         fprintf(stderr,
-                "mos-lua: watchdog: core %d: %s has been running for %.1f s (lua.handler_timeout = %u ms): "
+                "mos-lua: watchdog: core %d: %s has been running for %.1f s (lua.%s = %u ms): "
                 "interrupting it\n",
-                w->id, name, ran / 1e9, h->cfg.handler_timeout_ms);
+                w->id, name, ran / 1e9, whole_run(hid) ? "finish_timeout" : "handler_timeout",
+                whole_run(hid) ? h->cfg.finish_timeout_ms : h->cfg.handler_timeout_ms);
         s->state = 1;
         arm(w, call);
     } else if (s->state == 1 && ran >= 2 * timeout_ns) {
@@ -198,10 +212,12 @@ static void *monitor(void *arg)
 {
     struct mos_host *h = arg;
     uint64_t timeout_ns = (uint64_t)h->cfg.handler_timeout_ms * 1000000ull;
+    uint64_t finish_ns = (uint64_t)h->cfg.finish_timeout_ms * 1000000ull;
     uint64_t period = 250000000ull;
-    if (timeout_ns) {
-        uint64_t p = timeout_ns / 4 < 200000000ull ? timeout_ns / 4 : 200000000ull;
-        if (p < period)
+    for (int k = 0; k < 2; k++) {
+        uint64_t t = k ? finish_ns : timeout_ns;
+        uint64_t p = t / 4 < 200000000ull ? t / 4 : 200000000ull;
+        if (t && p < period)
             period = p;
     }
     if (period < 5000000ull)
@@ -215,9 +231,9 @@ static void *monitor(void *arg)
         if (h->wd_stop)
             break;
         uint64_t now = mono_ns();
-        if (timeout_ns)
+        if (timeout_ns || finish_ns)
             for (unsigned i = 0; i < h->ncores; i++)
-                check_worker(h, &h->workers[i], now, timeout_ns);
+                check_worker(h, &h->workers[i], now, timeout_ns, finish_ns);
         if (h->watch) {
             int64_t m = mos_host_mtime_ns(h->script);
             if (m >= 0 && m != mtime) {
@@ -232,7 +248,7 @@ static void *monitor(void *arg)
 
 int host_watchdog_start(struct mos_host *h)
 {
-    if (h->cfg.handler_timeout_ms == 0 && !h->watch)
+    if (h->cfg.handler_timeout_ms == 0 && h->cfg.finish_timeout_ms == 0 && !h->watch)
         return 0;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

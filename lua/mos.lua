@@ -4,7 +4,7 @@
 -- the script's own line is blamed; expected failures return nil, err.
 local ffi = require "ffi"
 local R = require "mos.runtime"
-local cjson = require "cjson"
+local json = require "mos.json"
 
 local C = ffi.C
 
@@ -21,13 +21,21 @@ for i = 0, 10 do
 end
 mos.event_name = function(ev) return R.EVENT_NAMES[ev] or (type(ev) == "number" and ev >= R.UDE_FIRST and "UDE") or "?" end
 
+-- ORPHAN's arg: why the stack did not take the packet (core/mos_abi.h)
+mos.ORPHAN_NO_FLOW = tonumber(C.MOS_ORPHAN_NO_FLOW)
+mos.ORPHAN_BAD_IP_CHECKSUM = tonumber(C.MOS_ORPHAN_BAD_IP_CHECKSUM)
+mos.ORPHAN_BAD_TCP_CHECKSUM = tonumber(C.MOS_ORPHAN_BAD_TCP_CHECKSUM)
+
 mos.param = R.params
 mos.core_id = R.core_id
 mos.ncores = R.ncores
 
 function mos.now() return R.now_s() end
 
-function mos.socket(kind) return R.new_socket(kind, 2) end
+function mos.socket(kind)
+  local s = R.new_socket(kind, 2) -- not a tail call: level 2 must be this frame
+  return s
+end
 
 -- A stream matcher: mos.matcher{ "literal", { regex = "...", id = 7 } } or
 -- mos.matcher(path); m:scan(flow, side) iterates (id, offset). lua/README.md.
@@ -36,6 +44,10 @@ function mos.matcher(spec)
   local m = new_matcher(spec, 2) -- not a tail call: error levels count this frame
   return m
 end
+
+-- The packet being processed, as flow:lastpkt() gives it, for handlers
+-- that have no flow (ORPHAN, raw sockets); nil, "no packet" outside one.
+function mos.packet() return require("mos.flow").methods.lastpkt(nil) end
 
 -- A user-defined event on `base`: filter_fn(flow, side, arg) -> bool.
 function mos.define_event(base, filter_fn, arg)
@@ -62,24 +74,32 @@ function mos.raise_event(flow, side, ev)
 end
 
 -- One-shot timer on the packet clock (offline) or the wall clock (live).
+-- Returns a handle: h:cancel() (true if it was still pending), h:pending().
 function mos.timer(seconds, fn, flow)
-  if type(seconds) ~= "number" or seconds < 0 then error("mos.timer: bad delay " .. tostring(seconds), 2) end
+  if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
+    error("mos.timer: bad delay " .. tostring(seconds), 2)
+  end
   if type(fn) ~= "function" then error("mos.timer: expected a function", 2) end
   if flow ~= nil and not ffi.istype("struct mos_flow *", flow) then error("mos.timer: bad flow", 2) end
-  local id = R.id_of(fn)
-  local at = C.mos_core_now(R.core) + ffi.cast("uint64_t", seconds * 1e9)
-  R.check(C.mos_core_timer(R.core, flow, at, id), "mos.timer", 2)
-  R.ref(id)
+  return R.timer(seconds, fn, flow, 2)
 end
 
--- mos.log("fmt", ...) or mos.log{msg=..., any=fields}: one JSON line.
+local function caller(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  return info and (info.short_src .. ":" .. tostring(info.currentline)) or "?"
+end
+
+-- mos.log("fmt", ...) or mos.log({msg=..., any=fields}[, order]): one JSON
+-- line; keys in `order` come first (after ts, level, core, msg).
 function mos.log(a, ...)
   if type(a) == "table" then
+    local order = ...
+    if order ~= nil and type(order) ~= "table" then error("mos.log: order must be a list of keys", 2) end
     local rec = {}
     for k, v in pairs(a) do rec[k] = v end
-    R.log_record(rec, true)
+    R.log_record(rec, true, order, caller(2))
   elseif type(a) == "string" then
-    R.log_record({ msg = select("#", ...) > 0 and string.format(a, ...) or a }, true)
+    R.log_record({ msg = select("#", ...) > 0 and string.format(a, ...) or a }, true, nil, caller(2))
   else
     error("mos.log: expected a format string or a table", 2)
   end
@@ -119,7 +139,44 @@ function mos.on_signal(name, fn)
   R.on_usr1[#R.on_usr1 + 1] = fn
 end
 
-mos.json = cjson
+-- JSON (lua/mos/json.lua): encode(v[, order]) keeps every number exact
+-- (64-bit cdata integers too), writes keys in a stable order and raises at
+-- the caller's line on what JSON cannot hold; decode(text) -> value, or
+-- nil, err.
+mos.json = {
+  encode = function(v, order)
+    if order ~= nil and type(order) ~= "table" then error("mos.json.encode: order must be a list of keys", 2) end
+    local ok, s = pcall(json.encode_raw, v, order)
+    if not ok then error("mos.json.encode: " .. tostring(s), 2) end
+    return s
+  end,
+  decode = function(text)
+    if type(text) ~= "string" then error("mos.json.decode: expected a string", 2) end
+    local ok, v = pcall(json.decode, text)
+    if ok then return v end
+    return nil, tostring(v)
+  end,
+  null = json.null,
+  empty_array = json.empty_array,
+}
+
+-- A file the script depends on: a change reloads the script, or with fn
+-- calls fn(path) (also once now, so the script loads it the same way).
+function mos.watch(path, fn)
+  if type(path) ~= "string" then error("mos.watch: expected a file path", 2) end
+  if fn ~= nil and type(fn) ~= "function" then error("mos.watch: fn must be a function", 2) end
+  local f = io.open(path, "rb")
+  if not f then error("mos.watch: cannot read " .. path, 2) end
+  f:close()
+  R.watch(path, fn)
+  if fn then return fn(path) end
+end
+
+-- A set of IPv4/IPv6 prefixes: mos.cidr{"10.0.0.0/8", "2001:db8::/32"}
+-- -> s:match(addr or "ip:port") gives the longest matching prefix or nil;
+-- s:add(prefix). lua/mos/cidr.lua.
+local cidr = require "mos.cidr"
+function mos.cidr(list) return cidr.new(list, 1) end -- a tail call: level 1 is the caller
 
 -- Tests only: reload a script as SIGHUP would. Returns true or nil, err.
 function mos._reload(path) return R.request_reload(path) end

@@ -129,6 +129,7 @@ function methods.lastpkt(f, side)
     caplen = p.caplen, wirelen = p.wirelen, vlan = vlan,
     payload = p.payload ~= nil and ffi.string(p.payload, p.payload_len) or "",
     payload_len = p.payload_len, payload_wire_len = p.payload_wire_len,
+    reassembled = p.reassembled ~= 0,
   }
 end
 

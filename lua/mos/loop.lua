@@ -82,6 +82,7 @@ function M.main(opts)
   local steps = 0
   local rc = EXIT_OK
   local stopping = false
+  local watching = not opts.check
   while true do
     if host ~= nil then
       local sig = C.mos_host_signals(host, R.core_id)
@@ -103,6 +104,9 @@ function M.main(opts)
     if steps >= MEM_EVERY then
       steps = 0
       progress.lua_kb = collectgarbage("count")
+    end
+    if watching and R.watches[1] ~= nil and R.poll_watches() then
+      pending_reload = pending_reload or R.script
     end
     if pending_reload then
       local p = pending_reload

@@ -19,7 +19,7 @@
 --     socket-level registrations swapped atomically between two steps.
 local ffi = require "ffi"
 local abi = require "mos.abi"
-local cjson = require "cjson"
+local json = require "mos.json"
 
 local C = ffi.C
 local tonumber, type, pcall, error, tostring = tonumber, type, pcall, error, tostring
@@ -40,6 +40,7 @@ R.EVENT_NAMES = {}
 for k, v in pairs(R.EVENTS) do R.EVENT_NAMES[v] = k end
 R.UDE_FIRST = 32
 R.HK_SND, R.HK_RCV, R.HK_NONE = 0, 1, 2
+R.HOOK_NAMES = { [0] = "HK_SND", [1] = "HK_RCV", [2] = "HK_NONE" }
 R.SIDE_CLI, R.SIDE_SVR = 0, 1
 R.SOCK_STREAM, R.SOCK_RAW = 1, 2
 
@@ -62,22 +63,43 @@ function R.now_s()
   return tonumber(C.mos_core_now(R.core)) / 1e9
 end
 
--- One JSON object per line; `rec.level` defaults to "info".
--- Script records (from_script) are the script's output: only -q (errors
--- only) filters them; the runtime's own records follow log.level.
-function R.log_record(rec, from_script)
+-- One JSON object per line (mos/json.lua): "ts" first, then "level",
+-- "core", "msg", then the keys named in `order`, then the others sorted.
+-- `rec.level` defaults to "info". Script records (from_script) are the
+-- script's output: only -q (errors only) filters them; the runtime's own
+-- records follow log.level. `where` ("file:line") names the script line in
+-- the error record that replaces an unencodable record. Before the first
+-- packet there is no packet time: ts is then the wall clock.
+local LOG_ORDER = { "level", "core", "msg" }
+
+function R.log_record(rec, from_script, order, where)
   local level = rec.level or "info"
   local limit = from_script and (R.quiet and 0 or 3) or R.log_level
   if (LEVELS[level] or 2) > limit then return end
   rec.level = level
   rec.core = R.core_id
   local ts = rec.ts
-  if type(ts) ~= "number" then ts = R.now_s() end
   rec.ts = nil
-  local ok, line = pcall(cjson.encode, rec)
-  if not ok then line = cjson.encode({ level = "error", msg = "unencodable log record: " .. tostring(line) }) end
-  -- cjson prints at most 14 significant digits; timestamps need 16
-  log_fh:write('{"ts":', string.format("%.6f", ts), line == "{}" and "}" or "," .. line:sub(2), "\n")
+  local o = LOG_ORDER
+  if order then
+    o = { "level", "core", "msg" }
+    for i = 1, #order do o[#o + 1] = order[i] end
+  end
+  local ok, body = pcall(json.encode_raw, rec, o)
+  if not ok then
+    body = json.encode_raw({ level = "error", core = R.core_id, msg = "unencodable log record", where = where,
+                             error = tostring(body) }, LOG_ORDER)
+    ts = nil
+  end
+  local tss
+  if type(ts) == "number" and ts == ts and ts ~= math.huge and ts ~= -math.huge then
+    tss = json.number(ts)
+  elseif R.core ~= nil and C.mos_core_now(R.core) ~= 0 then
+    tss = string.format("%.6f", R.now_s())
+  else
+    tss = tostring(os.time())
+  end
+  log_fh:write('{"ts":', tss, body == "{}" and "}" or "," .. body:sub(2), "\n")
 end
 
 ---------------------------------------------------------------- identities
@@ -206,7 +228,11 @@ function R.ctx_of(fid)
   return t
 end
 
+local timers_of_flow_end
+local script_traceback
+
 local function flow_end(fid)
+  timers_of_flow_end(fid)
   R.ctx[fid] = nil
   if fid == memo_fid then memo_fid, memo_ctx = -1, nil end
   local regs = R.flow_regs[fid]
@@ -327,14 +353,88 @@ local function walk(t, start, ev, e, flow)
   if start + 1 < stop then walk_udes(plan_for(t), start + 1, stop, e, flow, side, arg) end
 end
 
+---------------------------------------------------------------- timers
+
+-- The engine fires a timer as an event whose arg is the timer's key; the
+-- key names a pending entry here (the handler's id, the flow's id), so a
+-- cancelled timer, a timer of an ended flow or one of a replaced script
+-- simply has no entry any more when the engine fires it.
+local timers = {}       -- key -> handle {key, id, fid}
+local flow_timers = {}  -- flow id -> {key = true}
+local timer_key = 0
+local timer_meta = {}
+timer_meta.__index = timer_meta
+
+local function timer_forget(t)
+  timers[t.key] = nil
+  local ft = t.fid and flow_timers[t.fid]
+  if ft then ft[t.key] = nil end
+  R.unref(t.id)
+end
+
+-- handle:cancel() -> true when the timer was still pending.
+function timer_meta:cancel()
+  if timers[self.key] ~= self then return false end
+  timer_forget(self)
+  return true
+end
+
+function timer_meta:pending() return timers[self.key] == self end
+
+function R.timer(seconds, fn, flow, level)
+  local id = R.id_of(fn)
+  timer_key = timer_key + 1
+  local key = timer_key
+  local at = C.mos_core_now(R.core) + ffi.cast("uint64_t", seconds * 1e9)
+  R.check(C.mos_core_timer(R.core, flow, at, key), "mos.timer", level + 1)
+  R.ref(id)
+  local t = setmetatable({ key = key, id = id, fid = flow ~= nil and tonumber(flow.id) or nil }, timer_meta)
+  timers[key] = t
+  if t.fid then
+    local ft = flow_timers[t.fid]
+    if ft == nil then ft = {}; flow_timers[t.fid] = ft end
+    ft[key] = true
+  end
+  return t
+end
+
+-- Cancel every pending timer whose key is in (lo, hi].
+local function timers_cancel_range(lo, hi)
+  local n = 0
+  for key, t in pairs(timers) do
+    if key > lo and key <= hi then timer_forget(t); n = n + 1 end
+  end
+  return n
+end
+
+function timers_of_flow_end(fid)
+  local ft = flow_timers[fid]
+  if ft == nil then return end
+  flow_timers[fid] = nil
+  for key in pairs(ft) do
+    local t = timers[key]
+    if t then timers[key] = nil; R.unref(t.id) end
+  end
+end
+
+function R.pending_timers()
+  local n = 0
+  for _ in pairs(timers) do n = n + 1 end
+  return n
+end
+
 function R.dispatch(ev)
   local flow = ev.flow
   local e = ev.event
-  if e < 0 then -- timer: arg is the handler id; one-shot
-    local id = tonumber(ev.arg)
+  if e < 0 then -- timer: arg is the timer's key; one-shot
+    local t = timers[tonumber(ev.arg)]
+    if t == nil then return end -- cancelled
+    timers[t.key] = nil
+    local ft = t.fid and flow_timers[t.fid]
+    if ft then ft[t.key] = nil end
     if flow == null then flow = nil end
-    call_fn(id, "timer", e, flow, flow)
-    R.unref(id)
+    call_fn(t.id, "timer", e, flow, flow)
+    R.unref(t.id) -- after the call: the id names the function until then
     return
   end
   local t
@@ -459,7 +559,7 @@ function R.reg_args(ty, ev, hook, fn, what, level)
     error(what .. ": bad hook " .. tostring(hook), level + 1)
   end
   if C.mos_event_check_hook(R.core, ty, ev, hook) ~= 0 then
-    error(string.format("%s: hook %d is not valid for event %s on a %s socket", what, hook,
+    error(string.format("%s: hook %s is not valid for event %s on a %s socket", what, R.HOOK_NAMES[hook],
       R.EVENT_NAMES[ev] or tostring(ev), ty == R.SOCK_RAW and "raw" or "stream"), level + 1)
   end
   return ev, hook, fn
@@ -583,6 +683,30 @@ local function abort(L)
   end
 end
 
+-- A load-time error with the stack of the script's own code only: the
+-- frames of this runtime (the loader, xpcall, mos.* functions that raised
+-- with the script's line) say nothing to the script's author. When only
+-- the main chunk is left, the message alone is enough.
+local RUNTIME_DIR = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "?")
+
+function script_traceback(m)
+  local tb = debug.traceback(tostring(m), 2)
+  local msg, rest = tb:match("^(.-)\nstack traceback:\n(.*)$")
+  if not msg then return tb end
+  local keep = {}
+  for line in rest:gmatch("[^\n]+") do
+    local own = not line:find("[C]:", 1, true) and not line:find("(tail call)", 1, true)
+      and not line:find(RUNTIME_DIR .. "/", 1, true) and not line:find(RUNTIME_DIR .. ".lua:", 1, true)
+    if own then keep[#keep + 1] = line end
+  end
+  if #keep == 0 then return msg end
+  if #keep == 1 then -- the main chunk alone: enough if the message names its line
+    local at = keep[1]:match("^%s*(.-:%d+): in main chunk$")
+    if at and msg:sub(1, #at + 1) == at .. ":" then return msg end
+  end
+  return msg .. "\nstack traceback:\n" .. table.concat(keep, "\n")
+end
+
 -- Load `path` in a fresh environment. Returns true, or nil and a message
 -- naming file:line; on failure the previous script stays in force.
 function R.load_script(path, is_reload)
@@ -591,12 +715,13 @@ function R.load_script(path, is_reload)
   local env = setmetatable({}, { __index = _G })
   setfenv(chunk, env)
   local L = { sockets = {}, reuse = is_reload and R.sockets or nil }
-  local saved_exit, saved_finish, saved_usr1 = R.on_exit, R.on_finish, R.on_usr1
-  R.on_exit, R.on_finish, R.on_usr1 = {}, {}, {}
+  local saved_exit, saved_finish, saved_usr1, saved_watch = R.on_exit, R.on_finish, R.on_usr1, R.watches
+  R.on_exit, R.on_finish, R.on_usr1, R.watches = {}, {}, {}, {}
   R.loading = L
   if R.host ~= nil then C.mos_host_name_handler(R.host, R.core_id, -1, "top level of " .. path) end
+  local key0 = timer_key
   R.mark(-1)
-  local ok, lerr = xpcall(chunk, function(m) return debug.traceback(tostring(m), 2) end)
+  local ok, lerr = xpcall(chunk, script_traceback)
   R.mark(0)
   R.loading = nil
   if ok then
@@ -604,11 +729,69 @@ function R.load_script(path, is_reload)
   end
   if not ok then
     abort(L)
-    R.on_exit, R.on_finish, R.on_usr1 = saved_exit, saved_finish, saved_usr1
+    timers_cancel_range(key0, math.huge) -- the rejected script's timers never fire
+    R.on_exit, R.on_finish, R.on_usr1, R.watches = saved_exit, saved_finish, saved_usr1, saved_watch
     return nil, lerr
   end
+  -- a reload replaces the old script's timers (per-flow ones included) by
+  -- the new script's
+  if is_reload then timers_cancel_range(0, key0) end
   R.script = path
   return true
+end
+
+---------------------------------------------------------------- watched files
+
+-- mos.watch(path[, fn]): files the script depends on (rules, lists). The
+-- loop looks at their modification time and size every WATCH_EVERY_NS of
+-- wall time; a change calls fn(path) (new state built and swapped by the
+-- script; an error leaves the running state and is logged), or without fn
+-- reloads the whole script as SIGHUP does (a load that fails, e.g. on a bad
+-- rule, keeps the running script). A reload replaces the watch list by
+-- the new script's.
+R.watches = {}
+local WATCH_EVERY_NS = 100000000
+local watch_next = 0
+
+local function file_sig(path)
+  local m = C.mos_host_mtime_ns(path)
+  local f = io.open(path, "rb")
+  local size = f and f:seek("end") or -1
+  if f then f:close() end
+  return tonumber(m) .. ":" .. tostring(size)
+end
+
+function R.watch(path, fn)
+  R.watches[#R.watches + 1] = { path = path, fn = fn, sig = file_sig(path) }
+end
+
+-- Called by the loop between steps; returns true when the script must be
+-- reloaded.
+function R.poll_watches()
+  local now = C.mos_clock_mono_ns()
+  if now < watch_next then return false end
+  watch_next = now + WATCH_EVERY_NS
+  local reload = false
+  for _, w in ipairs(R.watches) do
+    local sig = file_sig(w.path)
+    if sig ~= w.sig then
+      w.sig = sig
+      if w.fn == nil then
+        reload = true
+      else
+        R.mark(R.id_of(w.fn))
+        local ok, err = pcall(w.fn, w.path)
+        R.mark(0)
+        if ok then
+          R.log_record({ level = "info", msg = "watched file reloaded", file = w.path })
+        else
+          R.log_record({ level = "error", msg = "watched file rejected, keeping the running state", file = w.path,
+                         error = tostring(err) })
+        end
+      end
+    end
+  end
+  return reload
 end
 
 function R.run_on_exit()
@@ -617,7 +800,10 @@ function R.run_on_exit()
     R.mark(-2)
     local ok, err = pcall(fn)
     R.mark(0)
-    if not ok then R.log_record({ level = "error", msg = "on_exit error", error = tostring(err) }) end
+    if not ok then
+      C.mos_core_count_handler_error(R.core)
+      R.log_record({ level = "error", msg = "on_exit error", error = tostring(err) })
+    end
   end
 end
 

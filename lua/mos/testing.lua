@@ -5,6 +5,9 @@
 --                   params = {k = "v"}, config = {["log.level"] = "info"}}
 --   -- r.exit, r.stdout, r.stderr, r.logs (decoded JSON lines), r.stats
 --
+-- Runs are strict by default (--strict: any handler error makes the exit
+-- status 1, so a spec cannot pass over a broken handler); strict = false
+-- turns that off for specs that test error handling itself.
 -- The binary is $MOS_BUILD_DIR/mos-lua; relative script paths are resolved
 -- against $MOS_SOURCE_DIR. Each run gets its own temp directory (r.dir).
 local cjson = require "cjson"
@@ -64,6 +67,7 @@ function T.run(opts)
   local dir = T.tmpdir()
   local stats, logf, errf = dir .. "/stats.json", dir .. "/log.jsonl", dir .. "/stderr.txt"
   local cmd = { q(T.binary), "--stats", q(stats), "-c", q("log.file=" .. logf) }
+  if opts.strict ~= false then cmd[#cmd + 1] = "--strict" end
   if opts.capture then cmd[#cmd + 1] = "-r"; cmd[#cmd + 1] = q(opts.capture) end
   for k, v in pairs(opts.params or {}) do cmd[#cmd + 1] = "-s"; cmd[#cmd + 1] = q(k .. "=" .. tostring(v)) end
   for k, v in pairs(opts.config or {}) do cmd[#cmd + 1] = "-c"; cmd[#cmd + 1] = q(k .. "=" .. tostring(v)) end
@@ -123,7 +127,8 @@ local function ip4(a)
 end
 T.FIN, T.SYN, T.RST, T.PSH, T.ACK = 1, 2, 4, 8, 16
 
--- pkts: list of {src="1.1.1.1", sport=, dst=, dport=, seq=, ack=, flags=, data="", ts=seconds or ts_us=µs}
+-- pkts: list of {src="1.1.1.1", sport=, dst=, dport=, seq=, ack=, flags=, data="", ts=seconds or ts_us=µs,
+--   vlan=id (optional 802.1Q tag), bad_tcp_checksum=true (a wrong TCP checksum)}
 function T.write_pcap(path, pkts)
   local parts = { le32(0xa1b2c3d4) .. string.char(2, 0, 4, 0) .. le32(0) .. le32(0) .. le32(65535) .. le32(1) }
   for _, p in ipairs(pkts) do
@@ -133,10 +138,12 @@ function T.write_pcap(path, pkts)
       .. string.char(0x50, p.flags or 0) .. u16(p.win or 65535)
     local pseudo = src .. dst .. string.char(0, 6) .. u16(20 + #data)
     local ck = csum(pseudo .. tcp_nock .. u16(0) .. u16(0) .. data)
+    if p.bad_tcp_checksum then ck = bit.bxor(ck, 0x5a5a) end -- not an offload pattern either
     local tcp = tcp_nock .. u16(ck) .. u16(0) .. data
     local iph_nock = string.char(0x45, 0) .. u16(20 + #tcp) .. u16(0) .. u16(0x4000) .. string.char(64, 6)
     local iph = iph_nock .. u16(csum(iph_nock .. u16(0) .. src .. dst)) .. src .. dst
-    local frame = string.rep("\2", 6) .. string.rep("\4", 6) .. u16(0x0800) .. iph .. tcp
+    local tag = p.vlan and (u16(0x8100) .. u16(p.vlan)) or ""
+    local frame = string.rep("\2", 6) .. string.rep("\4", 6) .. tag .. u16(0x0800) .. iph .. tcp
     local us = p.ts_us or math.floor((p.ts or 0) * 1e6 + 0.5)
     local sec = math.floor(us / 1e6)
     local usec = us - sec * 1e6

@@ -103,10 +103,8 @@ else
 fi
 
 # --stats on demand: the capture comes through a pipe; after half of it,
-# SIGUSR1 must write the file (the loop is waiting for input, so the dump
-# happens after the next step, which needs a full burst of frames: records
-# go in one at a time until the file appears), then the rest, then the
-# final file.
+# SIGUSR1 must write the file (records go in one at a time until the file
+# appears), then the rest, then the final file.
 mkfifo "$W/fifo"
 OUT=$W/c.pcap MOS_SOURCE_DIR=$SRC luajit -e '
   package.path = os.getenv("MOS_SOURCE_DIR") .. "/lua/?.lua;" .. package.path
@@ -131,9 +129,7 @@ while off < len(data):
 out = open(fifo, "wb", buffering=0)
 out.write(data[:24] + b"".join(recs[:40]))
 # pid is timeout(1)'s, which does not forward SIGUSR1: signal its child.
-# (mos-lua has opened the pipe, so it exists and installs its handlers
-# before it reads; the stats appear only after a step, so at worst the
-# signal is seen one burst later.)
+# (mos-lua installs its handlers before it opens anything.)
 child = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()[0]
 time.sleep(0.2)
 os.kill(int(child), signal.SIGUSR1)

@@ -6,8 +6,7 @@
 # controls: the pcap header and the first half of the records go in, then
 # the script file is replaced and SIGHUP sent (or, with --watch, nothing
 # else), then records go in one at a time until the log says the reload was
-# handled (a reload happens between two engine steps, and a step waits for a
-# full burst of frames), then the rest. Both scripts count every packet of
+# handled (a reload happens between two engine steps), then the rest. Both scripts count every packet of
 # every flow into flow.ctx (v1 and v2 counters) and log the counts at
 # CONN_END, so the checks are: the counts over all flows equal the number of
 # packets tshark sees (none lost, none processed twice), both versions

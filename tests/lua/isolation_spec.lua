@@ -15,7 +15,7 @@ describe("error isolation", function()
       s:on(mos.CONN_END, mos.HK_NONE, function() ends = ends + 1 end)
       mos.on_exit(function() print("ends", ends) end)
     ]] })
-    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(1, r.exit, r.stderr) -- strict (mos.testing's default): the run completes, the exit says it had errors
     assert.are.equal("ends\t2\n", r.stdout)
     -- every packet belongs to a flow: one error per packet
     assert.are.equal(H.npkts, r.stats.counters.handler_errors)
@@ -37,7 +37,7 @@ describe("error isolation", function()
       s:on(EV, mos.HK_RCV, function() hits = hits + 1 end)
       mos.on_exit(function() print("hits", hits) end)
     ]] })
-    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(1, r.exit, r.stderr) -- strict (mos.testing's default): the run completes, the exit says it had errors
     assert.are.equal("hits\t0\n", r.stdout)
     assert.are.equal(5, r.stats.counters.handler_errors) -- 5 CONN_NEW_DATA in the capture
     local e = T.records(r, "filter error")[1]
@@ -59,7 +59,7 @@ describe("error isolation", function()
       s:on(mos.CONN_END, mos.HK_NONE, function() ends = ends + 1 end)
       mos.on_exit(function() print("ends", ends) end)
     ]] })
-    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(1, r.exit, r.stderr) -- strict (mos.testing's default): the run completes, the exit says it had errors
     assert.are.equal("ends\t2\n", r.stdout)
     assert.are.equal(1, r.stats.counters.handler_errors)
     local e = T.records(r, "handler error")[1]
@@ -86,7 +86,7 @@ describe("error isolation", function()
       end)
       mos.on_exit(function() print("pkts", pkts) end)
     ]] })
-    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(1, r.exit, r.stderr) -- strict (mos.testing's default): the run completes, the exit says it had errors
     assert.are.equal("pkts\t" .. H.npkts .. "\n", r.stdout)
     assert.are.equal(1, r.stats.counters.handler_errors)
     assert.truthy(T.records(r, "handler error")[1].error:find("handler timed out", 1, true))

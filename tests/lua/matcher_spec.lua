@@ -188,7 +188,7 @@ describe("mos.matcher", function()
       local s = mos.socket("stream")
       s:on(mos.CONN_NEW_DATA, function(flow, side) for _ in m:scan(flow, side) do end end)
     ]] })
-    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(1, r.exit, r.stderr) -- strict (mos.testing's default): the handler error fails the run
     local e = T.records(r, "handler error")[1]
     assert.truthy(e and e.error:find("script.lua:4: matcher:scan: this side's bytes are not buffered", 1, true),
                   e and e.error or r.stderr)

@@ -230,7 +230,7 @@ describe("mos module", function()
         local s = mos.socket('stream')
         s:on(mos.CONN_START, mos.HK_SND, function(flow) mos.raise_event(flow, 0, mos.CONN_END) end)
       ]])
-      assert.are.equal(0, r.exit)
+      assert.are.equal(1, r.exit) -- strict (mos.testing's default): the run completes, the exit says it had errors
       local e = T.records(r, "handler error")[1]
       assert.truthy(e.error:find("script.lua:3:", 1, true), e.error)
       assert.truthy(e.error:find("not a user-defined event", 1, true), e.error)
