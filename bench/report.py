@@ -160,20 +160,22 @@ def plot_series(out_dir, fname, title, xlabel, series, extra=""):
 def apps_section(d, pk, st):
     """The shipped apps' rows (bench_apps in run.sh): their own hyperfine group."""
     apps = medians(os.path.join(d, "apps.json"))
+    user = {r["command"]: r.get("user") for r in (load_json(os.path.join(d, "apps.json")) or {}).get("results", [])}
     app_rows = [r for r in st if r["name"].startswith("app_")]
     if not app_rows:
         return []
     L = ["Shipped apps (`scripts/NAME.lua`, default config: conn, midstat and abacus turn stream buffers off where they need none; JSON records to /dev/null; the "
          "answer is the number of records of the untimed run: conn, http and abacus one per flow, tls none "
          "since the workload has no TLS):\n",
-         "| app | answer | median s | Mpkt/s | ratio to count.lua (buffers off, same call) | peak RSS MiB |",
-         "|---|---|---|---|---|---|"]
+         "| app | answer | median s | Mpkt/s | ratio to count.lua (buffers off, same call) | mean user CPU s "
+         "(count.lua: " + fmt(user.get("apps_ref_count"), 1) + ") | peak RSS MiB |",
+         "|---|---|---|---|---|---|---|"]
     for r in app_rows:
         t = apps.get(r["name"])
         ans = r["status"] if r["got"] in ("-", "") or r["status"] == "n/a" else f"{r['status']} ({r['got']})"
         rss = rss_kib(st, r["name"])
         L.append("| " + " | ".join([r["name"][4:] + ".lua", ans, fmt(t, 3), fmt(pk / t / 1e6 if t else None),
-                                    fmt(ratio(t, apps.get("apps_ref_count"))),
+                                    fmt(ratio(t, apps.get("apps_ref_count"))), fmt(user.get(r["name"]), 1),
                                     fmt(rss / 1024 if rss else None, 1)]) + " |")
     return L + [""]
 
