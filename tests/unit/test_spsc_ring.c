@@ -127,7 +127,7 @@ Test(spsc_ring, two_threads_small_ring)
 {
     struct spsc_ring b;
     cr_assert_eq(spsc_ring_init(&b, 4096), 0);
-    cr_assert_eq(spsc_stress_run(&b, 300000), 0);
+    cr_assert_eq(spsc_stress_run(&b, 100000), 0);
     spsc_ring_free(&b);
 }
 
@@ -135,6 +135,6 @@ Test(spsc_ring, two_threads_distributor_size)
 {
     struct spsc_ring b;
     cr_assert_eq(spsc_ring_init(&b, 1u << 20), 0);
-    cr_assert_eq(spsc_stress_run(&b, 100000), 0);
+    cr_assert_eq(spsc_stress_run(&b, 30000), 0);
     spsc_ring_free(&b);
 }
