@@ -4,10 +4,10 @@
 -- bytes than the original (how a client hides data from accounting).
 --
 -- Parameters: -s subscribers=FILE: one IPv4/IPv6 CIDR or address per line,
--- '#' comments and blank lines allowed. A bad line stops the script at
--- load with FILE:LINE (on a reload, SIGHUP or --watch, the old rules stay).
--- The file is read when the script loads: edit it, then reload; new
--- connections follow the new list, tracked ones keep their first decision.
+-- '#' comments and blank lines allowed (a mos.cidr set). The file is
+-- watched (mos.watch): an edit applies to new connections at once, tracked
+-- ones keep the decision made at their first packet. A bad line stops the
+-- script at load with FILE:LINE; later, the running set stays in force.
 --
 -- Output (mos.log): per connection with a subscriber endpoint, at its end,
 -- `_path` = "abacus": ts, uid, id.*, subscriber (its address; the client's
@@ -25,87 +25,39 @@
 local mos = require "mos"
 local zeek = require "mos.zeek"
 
----------------------------------------------------------------- prefixes
--- A small address/prefix matcher. TODO(issue 13): use mos.cidr when it lands.
-local function v4(s)
-  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if a == nil then return nil end
-  a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
-  if a > 255 or b > 255 or c > 255 or d > 255 then return nil end
-  return string.char(a, b, c, d)
-end
-
-local function v6(s)
-  local function groups(x)
-    local t = {}
-    if x == "" then return t end
-    for g in (x .. ":"):gmatch("([^:]*):") do t[#t + 1] = g end
-    return t
-  end
-  local head, tail = s:match("^(.-)::(.*)$")
-  local h, t = groups(head or s), groups(tail or "")
-  local fill = 8 - #h - #t
-  if (head and fill < 1) or (not head and fill ~= 0) then return nil end
-  local out = {}
-  for i = 1, #h + fill + #t do
-    local g = i <= #h and h[i] or i > #h + fill and t[i - #h - fill] or "0"
-    if not g:match("^%x%x?%x?%x?$") then return nil end
-    local n = tonumber(g, 16)
-    out[i] = string.char(math.floor(n / 256), n % 256)
-  end
-  return table.concat(out)
-end
-
-local function bytes_of(addr) return v4(addr) or v6(addr) end
-
-local function load_prefixes(path)
+---------------------------------------------------------------- subscribers
+-- The file's prefixes as a mos.cidr set; a bad line raises FILE:LINE.
+local function load_subscribers(path)
   local f, err = io.open(path, "r")
   if f == nil then error("abacus: cannot read the subscribers file: " .. tostring(err), 0) end
-  local list, n = {}, 0
+  local set, n = mos.cidr(), 0
   for line in f:lines() do
     n = n + 1
     local text = line:gsub("#.*", ""):match("^%s*(.-)%s*$")
-    if text ~= "" then
-      local addr, len = text:match("^([^/%s]+)/(%d+)$")
-      local b = bytes_of(addr or text)
-      len = tonumber(len) or (b and #b * 8)
-      if b == nil or len > #b * 8 then
-        f:close()
-        error(string.format("abacus: %s:%d: not an IPv4/IPv6 address or CIDR: %s", path, n, text), 0)
-      end
-      list[#list + 1] = { bytes = b, len = len }
+    if text ~= "" and not pcall(set.add, set, text) then
+      f:close()
+      error(string.format("abacus: %s:%d: not an IPv4/IPv6 address or CIDR: %s", path, n, text), 0)
     end
   end
   f:close()
-  return list
+  return set
 end
 
-local function matches(list, b)
-  for _, p in ipairs(list) do
-    if #p.bytes == #b then
-      local whole, bits = math.floor(p.len / 8), p.len % 8
-      if b:sub(1, whole) == p.bytes:sub(1, whole) then
-        local unit = 2 ^ (8 - bits) -- compare the top `bits` bits of the next byte
-        if bits == 0 or math.floor(b:byte(whole + 1) / unit) == math.floor(p.bytes:byte(whole + 1) / unit) then
-          return true
-        end
-      end
-    end
-  end
-  return false
-end
-
----------------------------------------------------------------- accounting
 local path = mos.param.subscribers
 if path == nil or path == "" then error("abacus: give the subscribers file with -s subscribers=FILE", 0) end
-local subscribers = load_prefixes(path)
+local probe = io.open(path, "r") -- say it in abacus's words before mos.watch does
+if probe == nil then error("abacus: cannot read the subscribers file: " .. path, 0) end
+probe:close()
+local subscribers
+-- read now, and again whenever the file changes; a bad file keeps the running set
+mos.watch(path, function(p) subscribers = load_subscribers(p) end)
 local totals = {} -- subscriber address -> { conns, rx_bytes, tx_bytes, tunneling_conns }
 
 local s = mos.socket("stream")
 s:on(mos.CONN_START, mos.HK_SND, function(flow)
   for _, side in ipairs({ mos.SIDE_CLI, mos.SIDE_SVR }) do
     local addr = flow:peer(side)
-    if matches(subscribers, bytes_of(addr) or "") then
+    if subscribers:match(addr) then
       flow.ctx.abacus = { side = side, addr = addr }
       return
     end

@@ -100,6 +100,39 @@ describe("abacus.lua", function()
     assert.is_truthy(r.stderr:find("cannot read the subscribers file", 1, true), r.stderr)
   end)
 
+  it("follows an edit of the subscribers file while running, and keeps the list on a bad edit", function()
+    local dir = T.tmpdir()
+    local function conn(client, t0)
+      local out = {}
+      for i, x in ipairs({ { true, S, 100, 0 }, { false, S + A, 500, 101 }, { true, A + P, 101, 501, "abc" } }) do
+        out[i] = { src = x[1] and client or "10.0.0.2", dst = x[1] and "10.0.0.2" or client, sport = x[1] and 40000 or 80,
+                   dport = x[1] and 80 or 40000, flags = x[2], seq = x[3], ack = x[4], data = x[5], ts = t0 + i }
+      end
+      return out
+    end
+    T.write_pcap(dir .. "/a.pcap", conn("10.0.0.1", 1700000000))
+    T.write_pcap(dir .. "/b.pcap", conn("10.0.0.3", 1700000010))
+    T.write_pcap(dir .. "/c.pcap", conn("10.0.0.5", 1700000020))
+    T.write(dir .. "/subs", "10.0.0.1\n")
+    -- a.pcap, then the list becomes 10.0.0.3: b.pcap; then a bad list: c.pcap (10.0.0.5 is in neither)
+    T.write(dir .. "/run.sh", table.concat({
+      "set -u; cd " .. T.quote(dir) .. "; mkfifo in; tail -c +25 b.pcap > b.body; tail -c +25 c.pcap > c.body",
+      T.quote(T.binary) .. " -r in -c log.file=log -s subscribers=subs " .. T.quote(T.path("scripts/abacus.lua")) .. " 2> err & pid=$!",
+      "exec 3> in; cat a.pcap >&3; sleep 1; printf '10.0.0.3\\n' > subs; sleep 1; cat b.body >&3",
+      "sleep 1; printf '10.0.0.5\\nnot-an-address\\n' > subs; sleep 1; cat c.body >&3; exec 3>&-",
+      "wait $pid; echo $? > rc" }, "\n"))
+    os.execute("timeout 30 bash " .. T.quote(dir .. "/run.sh"))
+    assert.are.equal("0", (T.read(dir .. "/rc") or ""):match("%d+"), T.read(dir .. "/err"))
+    local subs_seen, rejected = {}, false
+    for _, rec in ipairs(T.decode_lines(T.read(dir .. "/log"))) do
+      if rec._path == "abacus" then subs_seen[#subs_seen + 1] = rec.subscriber end
+      if rec.msg and rec.msg:match("rejected") and tostring(rec.error):match("subs:2: not an IPv4/IPv6") then rejected = true end
+    end
+    table.sort(subs_seen)
+    assert.are.same({ "10.0.0.1", "10.0.0.3" }, subs_seen)
+    assert.is_true(rejected)
+  end)
+
   it("flags the corpus capture whose client resends different bytes", function()
     local cap = T.pcap("suricata-verify-eve-overlap-payload-01.pcap")
     if not T.exists(cap) then pending("corpus capture absent") return end
