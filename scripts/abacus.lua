@@ -72,9 +72,10 @@ s:on(mos.CONN_END, mos.HK_NONE, function(flow)
   local i = flow:info()
   local sub, peer = a.side == mos.SIDE_CLI and i.cli or i.svr, a.side == mos.SIDE_CLI and i.svr or i.cli
   local tunneling = i.cli.rexmit_inconsistent + i.svr.rexmit_inconsistent > 0
-  mos.log(zeek.conn_fields(flow, {
+  zeek.log(zeek.conn_fields(flow, {
     _path = "abacus", ts = i.first_ts, subscriber = a.addr, sub_rx_bytes = sub.delivered,
-    sub_tx_bytes = peer.delivered, rexmit = i.cli.rexmit + i.svr.rexmit, tunneling = tunneling }))
+    sub_tx_bytes = peer.delivered, rexmit = i.cli.rexmit + i.svr.rexmit, tunneling = tunneling }),
+    { "subscriber", "sub_rx_bytes", "sub_tx_bytes", "rexmit", "tunneling" })
   local t = totals[a.addr] or { conns = 0, rx_bytes = 0, tx_bytes = 0, tunneling_conns = 0 }
   totals[a.addr] = t
   t.conns, t.rx_bytes, t.tx_bytes = t.conns + 1, t.rx_bytes + sub.delivered, t.tx_bytes + peer.delivered

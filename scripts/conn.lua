@@ -68,6 +68,9 @@ local function flags(c, e, d, fl, seq)
   end
 end
 
+local FIELDS = { "proto", "duration", "orig_bytes", "resp_bytes", "conn_state", "missed_bytes", "history",
+                 "orig_pkts", "resp_pkts" }
+
 local s = mos.socket("stream")
 s:on(mos.CONN_START, mos.HK_SND, function(flow, side)
   flow:set("clibuf", false) -- conn reads no bytes: gaps are tracked without storage
@@ -121,10 +124,10 @@ end
 s:on(mos.CONN_END, mos.HK_NONE, function(flow)
   local c, i = conn(flow), flow:info()
   local o, r = c[0], c[1]
-  mos.log(zeek.conn_fields(flow, {
+  zeek.log(zeek.conn_fields(flow, {
     _path = "conn", ts = i.first_ts, proto = "tcp",
     duration = i.last_ts - i.first_ts, orig_bytes = size(o), resp_bytes = size(r),
     conn_state = state(o, r, c.first_rst), missed_bytes = i.cli.gap_bytes + i.svr.gap_bytes,
     history = table.concat(c.h), orig_pkts = i.cli.pkts_sent, resp_pkts = i.svr.pkts_sent,
-  }))
+  }), FIELDS)
 end)

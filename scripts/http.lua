@@ -22,6 +22,8 @@ local mos = require "mos"
 local zeek = require "mos.zeek"
 
 local MAX_HEAD, MAX_LINE = 64 * 1024, 8192
+local FIELDS = { "trans_depth", "method", "host", "uri", "version", "user_agent", "request_body_len",
+                 "response_body_len", "status_code", "status_msg" }
 local NOBODY = { [204] = true, [304] = true }
 
 local function header(head, name) return head:match("\n" .. name .. ":[ \t]*([^\r\n]*)") end
@@ -169,7 +171,7 @@ local PAIR = mos.define_event(mos.CONN_NEW_DATA, function(flow, side)
 end)
 
 local function flush(h)
-  for _, rec in ipairs(h.ready) do mos.log(rec) end
+  for _, rec in ipairs(h.ready) do zeek.log(rec, FIELDS) end
   h.ready = {}
 end
 

@@ -59,6 +59,7 @@ local CIPHERS = { -- IANA TLS Cipher Suites registry (the common ones)
   [0xccaa] = "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
 }
 local MAX_HELLO = 64 * 1024
+local FIELDS = { "version", "cipher", "server_name", "next_protocol", "ja3", "ja3s" }
 
 local byte = string.byte
 local function u16(s, i) return byte(s, i) * 256 + byte(s, i + 1) end
@@ -164,7 +165,7 @@ local function log(flow, t)
   if t.logged or t[0].done ~= true and t[1].done ~= true then return end
   t.logged = true
   t.rec.ts = flow:info().first_ts
-  mos.log(zeek.conn_fields(flow, t.rec))
+  zeek.log(zeek.conn_fields(flow, t.rec), FIELDS)
 end
 
 local s = mos.socket("stream")

@@ -4,6 +4,7 @@
 --
 --   local zeek = require "mos.zeek"
 --   local rec = zeek.conn_fields(flow, { _path = "http", method = "GET" })
+--   zeek.log(rec, { "method", ... })   -- mos.log in Zeek's column order
 --
 -- uid: THE ONE PLACE that names connections. flow.uid and
 -- flow.community_id come from the fleet issue (15); until they exist this
@@ -34,6 +35,20 @@ function Z.conn_fields(flow, rec)
   rec["id.resp_h"], rec["id.resp_p"] = flow:peer(mos.SIDE_SVR)
   rec.community_id = field(flow, "community_id")
   return rec
+end
+
+-- mos.log(rec) with Zeek's column order: _path, uid, id.*, then `fields`
+-- (a list of the log's own names, in Zeek's order), community_id last.
+local orders = setmetatable({}, { __mode = "k" })
+function Z.log(rec, fields)
+  local order = orders[fields]
+  if order == nil then
+    order = { "_path", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p" }
+    for _, k in ipairs(fields) do order[#order + 1] = k end
+    order[#order + 1] = "community_id"
+    orders[fields] = order
+  end
+  mos.log(rec, order)
 end
 
 return Z
