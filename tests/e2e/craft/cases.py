@@ -240,7 +240,7 @@ def syn_flood(w):
 def malformed(w):
     """One valid connection with malformed packets of another 4-tuple
     between its packets. The valid flow must come out intact; the broken
-    packets are dropped (or, for a total length beyond the frame, clipped)."""
+    packets are dropped."""
     v = Conn(w, cli=("198.18.0.1", 40020))
     bad_src, dst = "198.18.0.66", "198.18.0.2"
     good_tcp = tcp(bad_src, dst, 41000, 80, 1, 0, SYN)
@@ -275,7 +275,8 @@ def malformed(w):
     w.packet(eth(ipv4(bad_src, dst, 6, good_tcp)), caplen=8)
     # caplen 0
     w.packet(b"", wirelen=60)
-    # total length beyond the frame: a SYN claiming 1000 bytes (processed, clipped)
+    # total length beyond the frame in a complete record: a SYN claiming
+    # 1000 bytes (dropped: no receiver accepts it, drop_ip_len_beyond_frame)
     w.packet(eth(ipv4(bad_src, dst, 6, tcp(bad_src, dst, 41005, 80, 1, 0, SYN), total_len=1000)))
 
 
@@ -337,10 +338,31 @@ def reorder_burst_tunnel(w):
     reorder_burst_traffic(w, 40031, forged_at=50000)
 
 
+def forged_length(w):
+    """Issue 10, defect 3: a forged segment at the next sequence number whose
+    IPv4 total length claims 10 bytes more than the frame holds, in a
+    complete record (caplen == len: no capture cut). No receiver's IP layer
+    accepts it, so it must be dropped (drop_ip_len_beyond_frame) and the
+    genuine segment that follows is new data, not a retransmission.
+    c2s: "hello " [0,6), forged "EVIL!!" at [6,12), genuine "world\n" [6,12).
+    Expect "hello world\n", 0 rexmits, 0 inconsistent."""
+    c = Conn(w, cli=("198.18.0.1", 40032))
+    c.handshake()
+    c.seg(C, PSH | ACK, b"hello ")
+    (sip, sp), (dip, dp) = c.ep
+    t = tcp(sip, dip, sp, dp, c.nxt[C], c.nxt[S], PSH | ACK, b"EVIL!!")
+    w.packet(eth(ipv4(sip, dip, 6, t, ident=999, total_len=20 + len(t) + 10)))
+    c.seg(C, PSH | ACK, b"world\n")
+    c.seg(S, ACK)
+    c.seg(S, PSH | ACK, b"ok\n")
+    c.seg(C, ACK)
+    c.close()
+
+
 CASES = {f.__name__: f for f in (tunneling, overlaps, keepalive, midstream, simultaneous_open,
                                    simultaneous_close, ipv4_fragments, seq_wrap, gap_acked,
                                    vlan_collision, rst_window, port_reuse, syn_flood, malformed,
-                                   reorder_burst, reorder_burst_tunnel)}
+                                   reorder_burst, reorder_burst_tunnel, forged_length)}
 
 
 def extra_inputs(outdir):
