@@ -18,19 +18,13 @@
 #include "engine.h"
 #include "event_tree.h"
 #include "flow.h"
+#include "mos_error.h"
 #include "mos_types.h"
 #include "stream_match.h"
 
 static bool side_ok(int side) { return side == MOS_SIDE_CLI || side == MOS_SIDE_SVR; }
 
-const char *mos_strerror(int err)
-{
-    if (err >= 0)
-        return "success";
-    if (err == MOS_IO_EOF)
-        return "end of input";
-    return strerror(-err);
-}
+const char *mos_strerror(int err) { return mos_error_str(err); }
 
 const char *mos_state_name(int state) { return mos_tcp_state_name(state); }
 const char *mos_event_label(int event) { return mos_event_name(event); }
@@ -326,12 +320,12 @@ int mos_pkt_rewrite(struct mos_core *c, struct mos_flow *f, int part, uint32_t o
         return -EINVAL;
     const struct mos_pkt *p = core_current_pkt(c);
     if (!p)
-        return -ENODATA;
+        return MOS_E_NO_PACKET;
     struct mos_flow_key k;
     memset(&k, 0, sizeof(k));
     mos_flow_key_from_pkt(p, &k);
     if (memcmp(&k, &f->key, sizeof(k)) != 0)
-        return -EINVAL; /* the packet being processed is not this flow's */
+        return MOS_E_OTHER_FLOW;
     return core_pkt_rewrite(c, part, off, remove, data, len);
 }
 
@@ -375,7 +369,7 @@ int mos_flow_setopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t val
         return 0;
     case MOS_OPT_CLI_STATE:
     case MOS_OPT_SVR_STATE:
-        return -EPERM;
+        return MOS_E_READ_ONLY;
     default:
         return -ENOPROTOOPT;
     }
@@ -389,7 +383,7 @@ int mos_pkt_get(struct mos_core *c, struct mos_ffi_pkt *out)
         return -EINVAL;
     const struct mos_pkt *p = core_current_pkt(c);
     if (!p)
-        return -ENOENT;
+        return MOS_E_NO_PACKET;
     memset(out, 0, sizeof(*out));
     out->ts_ns = p->ts_ns;
     out->ip_ver = p->ip_ver;

@@ -538,7 +538,9 @@ int core_unregister(struct mos_core *c, int sock, int event, int hook, uint64_t 
 
 int core_flow_register(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler)
 {
-    if (!f || f->ended || !f->sock)
+    if (f && f->ended)
+        return MOS_E_FLOW_ENDED;
+    if (!f || !f->sock)
         return -EBADF;
     if (!handler)
         return -EINVAL;
@@ -1202,7 +1204,7 @@ static void finish_packet(struct mos_core *c)
 int core_pkt_rewrite(struct mos_core *c, int part, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len)
 {
     if (!c->have_pkt || !c->frame)
-        return -ENODATA;
+        return MOS_E_NO_PACKET;
     struct mos_pkt *p = &c->pkt;
     if (!c->owned) {
         int rc = pkt_rewrite_own(p, c->txbuf, c->frame->data, c->frame->caplen);
@@ -1398,8 +1400,10 @@ static void inject_resets(struct mos_core *c, struct mos_flow *f)
 
 int core_flow_reset(struct mos_core *c, struct mos_flow *f)
 {
-    if (!f || f->ended)
-        return -EBADF;
+    if (!f)
+        return -EINVAL;
+    if (f->ended)
+        return MOS_E_FLOW_ENDED;
     c->ctr.flows_reset++;
     inject_resets(c, f);
     flow_end(c, f, FLOW_END_HOST);
@@ -1408,7 +1412,9 @@ int core_flow_reset(struct mos_core *c, struct mos_flow *f)
 
 int core_raise_event(struct mos_core *c, struct mos_flow *f, int side, int event)
 {
-    if (!f || f->ended || !f->sock)
+    if (f && f->ended)
+        return MOS_E_FLOW_ENDED;
+    if (!f || !f->sock)
         return -EBADF;
     if (event < MOS_UDE_FIRST || !evreg_valid(c->reg, event))
         return -EINVAL;
@@ -1445,7 +1451,7 @@ int64_t core_ppeek(struct mos_core *c, struct mos_flow *f, int side, uint64_t of
     if (off >= b->head)
         return 0;
     if (off < stream_buf_held_from(b))
-        return -ENODATA; /* overwritten: older than the ring */
+        return MOS_E_OVERWRITTEN; /* older than the ring */
     return stream_buf_copy(b, off, buf, n);
 }
 

@@ -458,3 +458,63 @@ Test(events, reset_flow_ends_after_time_wait_timeout)
     cr_expect_eq(T.recs[0].event, MOS_ON_CONN_END);
     cr_expect_eq(T.recs[0].arg, FLOW_END_RESET);
 }
+
+/* Issue 10 defect 6: ppeek of bytes the buffer no longer holds answers
+ * MOS_E_OVERWRITTEN (it used to share -ENODATA with the end of input), and
+ * services on an ended flow answer MOS_E_FLOW_ENDED. rcvbuf 1024: 1500 bytes
+ * read as they arrive, so offsets below 1500 - 1024 = 476 are gone. */
+static struct mos_flow *g_flow;
+static void grab_handler(void *ctx, uint64_t handler, const struct mos_event *ev)
+{
+    uint8_t buf[2048];
+    g_flow = (struct mos_flow *)ev->flow;
+    if (ev->event == MOS_ON_CONN_NEW_DATA)
+        cr_assert_gt(core_peek(T.core, g_flow, ev->side, buf, sizeof buf), 0);
+    if (ev->event == MOS_ON_CONN_END) {
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 0, buf, 10), MOS_E_OVERWRITTEN);
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 475, buf, 10), MOS_E_OVERWRITTEN);
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 476, buf, 10), 10);
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 1500, buf, 10), 0, "end of data: 0 bytes");
+        cr_expect_eq(core_flow_reset(T.core, g_flow), MOS_E_FLOW_ENDED);
+        cr_expect_eq(core_raise_event(T.core, g_flow, MOS_SIDE_CLI, MOS_UDE_FIRST), MOS_E_FLOW_ENDED);
+        T.n++;
+    }
+}
+
+Test(events, error_codes_of_stream_services)
+{
+    core_destroy(T.core);
+    struct mos_config cfg;
+    config_defaults(&cfg);
+    cfg.rcvbuf = 1024;
+    cr_assert_eq(core_create(&cfg, 0, &T.core), 0);
+    const int pairs[][2] = {{MOS_ON_CONN_NEW_DATA, MOS_HK_RCV}, {MOS_ON_CONN_END, MOS_HK_NONE}};
+    sock_with(pairs, 2, 1);
+    static char data[1501];
+    memset(data, 'd', 1500);
+    const struct etree_host host = {.ctx = &T, .filter = t_filter, .handler = grab_handler};
+    uint8_t buf[PKT_MAX];
+    const struct {
+        const char *src, *dst;
+        uint16_t sp, dp;
+        uint32_t seq, ack;
+        uint8_t fl;
+        const char *pl;
+    } pk[] = {
+        {C, S, CP, SP, 1000, 0, PKT_SYN, NULL},
+        {S, C, SP, CP, 5000, 1001, PKT_SYN | PKT_ACK, NULL},
+        {C, S, CP, SP, 1001, 5001, PKT_ACK, NULL},
+        {C, S, CP, SP, 1001, 5001, PKT_ACK | PKT_PSH, data},
+    };
+    for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++) {
+        struct pkt_spec s = {.src = pk[i].src, .dst = pk[i].dst, .sport = pk[i].sp, .dport = pk[i].dp,
+                             .seq = pk[i].seq, .ack = pk[i].ack, .flags = pk[i].fl, .payload = pk[i].pl,
+                             .payload_len = pk[i].pl ? (uint32_t)strlen(pk[i].pl) : 0};
+        size_t n = pkt_build(buf, &s);
+        g_ts += 1000000;
+        struct mos_frame fr = {.data = buf, .caplen = (uint32_t)n, .wirelen = (uint32_t)n, .ts_ns = g_ts, .linktype = 1};
+        cr_assert_geq(core_process_frame(T.core, &fr, &host), 0);
+    }
+    core_shutdown(T.core, &host);
+    cr_assert_eq(T.n, 1, "CONN_END handler ran %d times", T.n);
+}
