@@ -64,6 +64,7 @@
     X(ev_pkt_in) X(ev_conn_start) X(ev_conn_new_data) X(ev_conn_end)           \
     X(ev_tcp_state_change) X(ev_rexmit) X(ev_rexmit_inconsistent) X(ev_gap)    \
     X(ev_orphan) X(ev_error) X(ev_ude)                                         \
+    X(ev_queue_lost)         /* events not queued: no memory (never otherwise) */ \
     X(trees_alive) X(trees_peak) X(tree_lookups_hit) X(tree_lookups_miss)      \
     X(trees_cached)          /* unreferenced trees kept for reuse (LRU) */     \
     X(tree_cache_revived)    /* lookups answered by a cached tree */           \

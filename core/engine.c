@@ -13,8 +13,13 @@
  *   under it (tree->mask), so packets nobody listens to never leave C.
  * - A flow's CONN_END is its last event. Ended flows stay in memory until the
  *   host has dispatched that batch: they are freed at the start of the next
- *   step (c->ending), which is also why the slab has a small reserve above
- *   max_concurrency.
+ *   step (the c->ending list), which is also why the slab has a small
+ *   reserve above max_concurrency.
+ * - No event is dropped: the queue grows past EVQ_BATCH when handlers end
+ *   many flows at once (core_flow_reset queues their last events). While
+ *   the host holds a batch the array must not move, so what does not fit
+ *   then waits in `spill` and joins the queue at the next step. Only a
+ *   failed allocation loses an event, counted in ev_queue_lost.
  * - All state is in struct mos_core; nothing global is mutable.
  */
 #include "engine.h"
@@ -35,7 +40,7 @@
 #include "tcp_reasm.h"
 #include "tcp_state.h"
 
-#define EVQ_MAX 512        /* events of one dispatch point; a packet raises at most ~20 */
+#define EVQ_BATCH 512      /* events per batch the pipeline aims at; a packet raises at most ~20 */
 #define ENDING_MAX 64      /* flows ended but not yet freed; also the slab reserve */
 /* Frames per rx_burst, and how many frames ahead a frame's flow is
  * prefetched: at 192k flows, 64/4 spent ~7% less CPU than 32/2 (count.lua,
@@ -103,12 +108,14 @@ struct mos_core {
     uint8_t txbuf[PKT_REWRITE_MAX_FRAME];
     bool new_flow; /* CONN_START still to raise at HK_RCV */
 
-    struct mos_event evq[EVQ_MAX];
-    int nev;
+    struct mos_event *evq; /* grows, never shrinks: see the invariants */
+    int nev, evq_cap;
     int nreturned; /* events handed to the host by the last core_step */
-    struct mos_event raised[EVQ_MAX / 4]; /* raise_event from handlers: next batch */
+    struct mos_event *spill; /* queued while the host held a full batch */
+    int nspill, spill_cap;
+    struct mos_event raised[EVQ_BATCH / 4]; /* raise_event from handlers: next batch */
     int nraised;
-    struct mos_flow *ending[ENDING_MAX];
+    struct mos_flow *ending; /* ended flows to free at the next step, linked by end_next */
     int nending;
 
     struct core_timer *timers; /* binary heap on .at */
@@ -141,18 +148,39 @@ static void count_event(struct mos_core *c, int event)
     }
 }
 
+/* Room for `need` events in *q (capacity *cap), doubling. */
+static int events_reserve(struct mos_event **q, int *cap, int need)
+{
+    if (need <= *cap)
+        return 0;
+    int nc = *cap ? *cap : EVQ_BATCH;
+    while (nc < need)
+        nc *= 2;
+    struct mos_event *nq = realloc(*q, (size_t)nc * sizeof(*nq));
+    if (!nq)
+        return -ENOMEM;
+    *q = nq;
+    *cap = nc;
+    return 0;
+}
+
+static void queue_event(struct mos_core *c, const struct mos_event *e)
+{
+    if (c->nev < c->evq_cap || (c->nreturned == 0 && events_reserve(&c->evq, &c->evq_cap, c->nev + 1) == 0)) {
+        c->evq[c->nev++] = *e;
+    } else if (c->nreturned > 0 && events_reserve(&c->spill, &c->spill_cap, c->nspill + 1) == 0) {
+        c->spill[c->nspill++] = *e; /* the host is reading evq: it must not move */
+    } else {
+        c->ctr.ev_queue_lost++;
+    }
+}
+
 static void push_event(struct mos_core *c, struct mos_flow *f, int event, int side, int hook,
                        int sock, uint64_t arg)
 {
-    if (c->nev >= EVQ_MAX)
-        return; /* cannot happen with the bounds above; never overflow */
-    struct mos_event *e = &c->evq[c->nev++];
-    e->flow = f;
-    e->event = event;
-    e->side = (uint8_t)side;
-    e->hook = (uint8_t)hook;
-    e->sock = (uint16_t)sock;
-    e->arg = arg;
+    struct mos_event e = {.flow = f, .event = event, .side = (uint8_t)side, .hook = (uint8_t)hook,
+                          .sock = (uint16_t)sock, .arg = arg};
+    queue_event(c, &e);
 }
 
 /* Raise a built-in event for a flow at one hook: queued only if someone is
@@ -198,13 +226,16 @@ int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out
     c->cfg = *cfg;
     c->id = core_id;
     c->next_flow_id = 1;
+    int rc = events_reserve(&c->evq, &c->evq_cap, EVQ_BATCH);
+    if (rc < 0)
+        goto fail;
     uint64_t timeouts[TCLASS_COUNT] = {
         [TCLASS_SYN] = cfg->timeout_syn,
         [TCLASS_ESTABLISHED] = cfg->timeout_established,
         [TCLASS_CLOSING] = cfg->timeout_closing,
         [TCLASS_TIME_WAIT] = cfg->timeout_time_wait,
     };
-    int rc = flow_table_create(cfg->max_concurrency + ENDING_MAX, timeouts, &c->ctr, &c->ft);
+    rc = flow_table_create(cfg->max_concurrency + ENDING_MAX, timeouts, &c->ctr, &c->ft);
     if (rc < 0)
         goto fail;
     rc = ip_frag_create(cfg->frag_timeout, cfg->frag_memcap, cfg->frag_max_datagrams, &c->ctr, &c->frag);
@@ -256,8 +287,11 @@ static void flow_release(struct mos_core *c, struct mos_flow *f)
 
 static void free_ending(struct mos_core *c)
 {
-    for (int i = 0; i < c->nending; i++)
-        flow_release(c, c->ending[i]);
+    while (c->ending) {
+        struct mos_flow *f = c->ending;
+        c->ending = f->end_next;
+        flow_release(c, f);
+    }
     c->nending = 0;
 }
 
@@ -289,6 +323,8 @@ void core_destroy(struct mos_core *c)
         pcap_close(c->bpf_dead);
     buf_pool_destroy(c->pool.bufs);
     free(c->timers);
+    free(c->evq);
+    free(c->spill);
     free(c);
 }
 
@@ -600,8 +636,9 @@ static void flow_end(struct mos_core *c, struct mos_flow *f, int reason)
     c->ctr.flows_ended++;
     if (c->ctr.flows_active)
         c->ctr.flows_active--;
-    if (c->nending < ENDING_MAX)
-        c->ending[c->nending++] = f;
+    f->end_next = c->ending;
+    c->ending = f;
+    c->nending++;
 }
 
 /* End a flow whose idle timeout has passed: a closed one ended normally,
@@ -735,7 +772,7 @@ static void fire_timers(struct mos_core *c)
 {
     if (c->now == 0)
         return;
-    while (c->ntimers && c->timers[0].at <= c->now && c->nev < EVQ_MAX / 2) {
+    while (c->ntimers && c->timers[0].at <= c->now && c->nev < EVQ_BATCH / 2) {
         struct core_timer t = c->timers[0];
         c->timers[0] = c->timers[--c->ntimers];
         timer_sift_down(c->timers, c->ntimers, 0);
@@ -1230,7 +1267,7 @@ int core_pkt_rewrite(struct mos_core *c, int part, uint32_t off, uint32_t remove
 static void expire_flows(struct mos_core *c)
 {
     struct mos_flow *f;
-    while (c->nending < ENDING_MAX / 2 && c->nev < EVQ_MAX / 2 && (f = flow_table_expired(c->ft, c->now))) {
+    while (c->nending < ENDING_MAX / 2 && c->nev < EVQ_BATCH / 2 && (f = flow_table_expired(c->ft, c->now))) {
         if (f->ended)
             break; /* already ending, freed at the next step */
         end_idle(c, f);
@@ -1243,7 +1280,7 @@ static void expire_flows(struct mos_core *c)
 static void end_some(struct mos_core *c)
 {
     struct mos_flow *f;
-    while (c->nending < ENDING_MAX && c->nev < EVQ_MAX - 16 && (f = flow_table_next(c->ft, &c->shutdown_slot)))
+    while (c->nending < ENDING_MAX && c->nev < EVQ_BATCH - 16 && (f = flow_table_next(c->ft, &c->shutdown_slot)))
         if (!f->ended)
             flow_end(c, f, FLOW_END_SHUTDOWN);
 }
@@ -1257,12 +1294,15 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
         memmove(c->evq, c->evq + c->nreturned, (size_t)late * sizeof(c->evq[0]));
     c->nev = late > 0 ? late : 0;
     c->nreturned = 0;
+    for (int i = 0; i < c->nspill; i++) /* they followed the late ones */
+        queue_event(c, &c->spill[i]);
+    c->nspill = 0;
     if (c->nraised) {
         /* events raised by handlers of the previous batch come first; the
          * flows they name are still allocated (freed below, next call) */
-        for (int i = 0; i < c->nraised && c->nev < EVQ_MAX; i++)
+        for (int i = 0; i < c->nraised; i++)
             if (!c->raised[i].flow || !((struct mos_flow *)c->raised[i].flow)->ended)
-                c->evq[c->nev++] = c->raised[i];
+                queue_event(c, &c->raised[i]);
         c->nraised = 0;
     }
     if (c->nev)
