@@ -21,17 +21,11 @@
 #include "event_tree.h"
 #include "flow.h"
 #include "flow_ops.h"
+#include "mos_error.h"
 #include "mos_types.h"
 #include "stream_match.h"
 
-const char *mos_strerror(int err)
-{
-    if (err >= 0)
-        return "success";
-    if (err == MOS_IO_EOF)
-        return "end of input";
-    return strerror(-err);
-}
+const char *mos_strerror(int err) { return mos_error_str(err); }
 
 const char *mos_state_name(int state) { return mos_tcp_state_name(state); }
 const char *mos_event_label(int event) { return mos_event_name(event); }

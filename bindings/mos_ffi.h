@@ -4,8 +4,8 @@
  * lua/mos/abi.lua builds its ffi.cdef from core/mos_abi.h and this file with
  * every '#' line removed, so declarations here must not use macros, bitfields
  * or types other than <stdint.h> ones and the structs below. Every function is
- * mos_<module>_<verb>, returns >= 0 or a negative errno-style code
- * (mos_strerror() names it), and takes the core explicitly: nothing here
+ * mos_<module>_<verb>, returns >= 0 or a negative code: the project's
+ * (core/mos_error.h) or -errno; mos_strerror() names either, and takes the core explicitly: nothing here
  * keeps state between calls. Functions touching a flow are only meaningful
  * while that flow's event is being dispatched (between two mos_core_step()
  * calls), which is the only time Lua holds a struct mos_flow pointer.
@@ -147,7 +147,9 @@ int mos_flow_reset(struct mos_core *c, struct mos_flow *f);
  * header, 3 payload) of the current packet by `len` bytes; only the payload
  * may change size (later seq/ack numbers of the flow are then remapped both
  * ways). Lengths and checksums are fixed. f must be the current packet's
- * flow. 0 or -errno (-ENODATA: no current packet, -ERANGE, -ENOTSUP). */
+ * flow. 0 or a negative code (core/mos_error.h: MOS_E_NO_PACKET,
+ * MOS_E_OTHER_FLOW, MOS_E_PART_RANGE, MOS_E_REASSEMBLED, MOS_E_SNAPLEN;
+ * -EINVAL, -EMSGSIZE). */
 int mos_pkt_rewrite(struct mos_core *c, struct mos_flow *f, int part, uint32_t off, uint32_t remove,
                     const uint8_t *data, uint32_t len);
 int mos_flow_getopt(struct mos_core *c, struct mos_flow *f, int opt, int64_t *out);

@@ -31,6 +31,7 @@
 #include "flow.h"
 #include "flow_ops.h"
 #include "io.h"
+#include "mos_error.h"
 #include "pkt_rewrite.h"
 #include "stream_match.h"
 
@@ -67,9 +68,11 @@ static struct {
     struct mtcp_context *ctx[MTCP_MAX_CONTEXTS];
 } rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* mOS reports through errno: a negative code (project or -errno) becomes
+ * its nearest errno value; a positive argument is an errno value already. */
 static int fail(int err)
 {
-    errno = err < 0 ? -err : err;
+    errno = err < 0 ? mos_error_errno(err) : err;
     return -1;
 }
 
@@ -159,7 +162,7 @@ out:
             core_destroy(m->core);
             free(m);
         }
-        errno = -rc;
+        errno = mos_error_errno(rc);
         return NULL;
     }
     return m;

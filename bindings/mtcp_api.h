@@ -123,6 +123,8 @@ void *mtcp_get_uctx(mctx_t mctx, int sockid);
 void mtcp_set_uctx(mctx_t mctx, int sockid, void *uctx);
 
 ssize_t mtcp_peek(mctx_t mctx, int sockid, int side, char *buf, size_t len);
+/* Bytes at delivered offset `off`, not consumed: 0 at or past the end of the
+ * data; -1 with errno ERANGE when they are older than the buffer holds. */
 ssize_t mtcp_ppeek(mctx_t mctx, int sockid, int side, char *buf, size_t count, uint64_t off);
 int mtcp_getlastpkt(mctx_t mctx, int sockid, int side, struct pkt_info *pinfo);
 /* Overwrite `datalen` bytes of the current packet at byte `offset` of the

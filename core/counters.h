@@ -31,10 +31,11 @@
     X(drop_tcp_bad_offset)   /* data offset < 5 or beyond the segment */       \
     X(drop_tcp_bad_checksum)                                                   \
     X(drop_tcp_bad_flags)    /* e.g. SYN+RST, no flags at all */               \
+    X(drop_ip_len_beyond_frame) /* IP length > the frame's wire length: forged or broken */ \
     X(drop_udp_truncated)                                                      \
+    X(drop_udp_bad_len)      /* UDP length < 8 or beyond the IP payload */     \
     X(drop_icmp_truncated)                                                     \
-    X(pkts_ip_len_beyond_frame) /* IP total length > captured: processed, payload clipped */ \
-    X(pkts_snaplen_cut)      /* payload cut by snaplen: bytes never invented */ \
+    X(pkts_snaplen_cut)      /* IP datagram cut by snaplen: only the captured bytes are used */ \
     X(pkts_eth_padding)      /* frame longer than the IP datagram */           \
     X(checksum_offload_suspected) /* auto policy saw bad checksums on outgoing-looking packets */ \
     /* fragments */                                                            \
@@ -63,6 +64,7 @@
     X(ev_pkt_in) X(ev_conn_start) X(ev_conn_new_data) X(ev_conn_end)           \
     X(ev_tcp_state_change) X(ev_rexmit) X(ev_rexmit_inconsistent) X(ev_gap)    \
     X(ev_orphan) X(ev_error) X(ev_ude)                                         \
+    X(ev_queue_lost)         /* events not queued: no memory (never otherwise) */ \
     X(trees_alive) X(trees_peak) X(tree_lookups_hit) X(tree_lookups_miss)      \
     X(trees_cached)          /* unreferenced trees kept for reuse (LRU) */     \
     X(tree_cache_revived)    /* lookups answered by a cached tree */           \

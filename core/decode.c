@@ -10,6 +10,16 @@
  * So Ethernet padding (captured but past the IP total length) is never
  * payload, and bytes cut by the snaplen are never invented.
  *
+ * Strict where a receiver is strict: a length field may only claim fewer
+ * bytes than the frame carried on the wire, never more. A datagram (or UDP
+ * datagram) claiming more than the frame's wire length is dropped and
+ * counted, as every receiver's IP/UDP layer drops it: used, it would let
+ * a forged frame put bytes into a stream no endpoint ever accepted. Only a
+ * snaplen cut (caplen < wirelen: the bytes were on the wire, not captured)
+ * is used partially, and then only for the bytes present. A zero length
+ * field stands for the frame's length only where a sender writes 0 because
+ * the datagram does not fit 16 bits (BIG TCP, IPv6 jumbograms: > 65535).
+ *
  * Invariants:
  *   - every call counts pkts_in/bytes_in; a negative return has incremented
  *     exactly one drop_* counter; DECODE_HELD / DECODE_NOT_IP increment none.
@@ -264,9 +274,22 @@ static int decode_l4(struct decoder *d, struct mos_pkt *p, const uint8_t *l4, ui
         c->pkts_tcp++;
         return DECODE_OK;
     }
-    case 17:
+    case 17: {
         if (cap < UDP_HLEN || wire < UDP_HLEN)
             return drop(&c->drop_udp_truncated);
+        /* The UDP length bounds the datagram as the IP length bounds the
+         * packet: more than the IP payload is dropped (receivers do), less
+         * leaves trailing bytes that are not payload (receivers trim them).
+         * 0 is a jumbogram's (RFC 2675), only meaningful above 65535. */
+        uint32_t ulen = rd16(l4 + 4);
+        if (ulen == 0 && wire > 0xffff)
+            ulen = wire;
+        if (ulen < UDP_HLEN || ulen > wire)
+            return drop(&c->drop_udp_bad_len);
+        wire = ulen;
+        if (cap > ulen)
+            cap = ulen;
+        p->l4_len = cap;
         p->sport = rd16(l4);
         p->dport = rd16(l4 + 2);
         p->payload = l4 + UDP_HLEN;
@@ -274,6 +297,7 @@ static int decode_l4(struct decoder *d, struct mos_pkt *p, const uint8_t *l4, ui
         p->payload_wire_len = wire - UDP_HLEN;
         c->pkts_udp++;
         return DECODE_OK;
+    }
     case 1:
     case 58:
         if (cap < ICMP_MIN_HLEN || wire < ICMP_MIN_HLEN)
@@ -303,8 +327,9 @@ static int decode_l4(struct decoder *d, struct mos_pkt *p, const uint8_t *l4, ui
 static int decode_ip(struct decoder *d, struct mos_pkt *p, const uint8_t *ip, uint32_t cap,
                      uint32_t wire_avail, bool reasm);
 
-/* Clip the datagram to its total length (padding) and to the capture (snaplen).
- * Sets p->l3_len to the captured datagram bytes. */
+/* Clip the datagram to its total length (padding) and to the capture
+ * (snaplen). Sets p->l3_len to the captured datagram bytes. The caller has
+ * checked totlen <= wire_avail, so totlen > cap is a snaplen cut. */
 static void clip_l3(struct decoder *d, struct mos_pkt *p, uint32_t cap, uint32_t totlen)
 {
     if (totlen < cap) {
@@ -312,11 +337,8 @@ static void clip_l3(struct decoder *d, struct mos_pkt *p, uint32_t cap, uint32_t
         p->l3_len = totlen;
     } else {
         p->l3_len = cap;
-        if (totlen > cap) {
-            d->ctr->pkts_ip_len_beyond_frame++;
-            if (p->caplen < p->wirelen)
-                d->ctr->pkts_snaplen_cut++;
-        }
+        if (totlen > cap)
+            d->ctr->pkts_snaplen_cut++;
     }
 }
 
@@ -362,12 +384,15 @@ static int decode_ipv4(struct decoder *d, struct mos_pkt *p, const uint8_t *ip, 
     if (ihl < IP4_MIN_HLEN || ihl > cap)
         return drop(&c->drop_ip_bad_ihl);
     uint32_t totlen = rd16(ip + 2);
-    /* BIG TCP and some TSO captures leave the length 0 (tcpdump-bigtcp-ipv4:
-     * an 80052-byte datagram): the frame is the only length there is. */
-    if (totlen == 0 && wire_avail > ihl)
+    /* BIG TCP leaves the length 0 when the datagram does not fit it
+     * (tcpdump-bigtcp-ipv4: an 80052-byte datagram): the frame is the only
+     * length there is. Below that, 0 is just a length < IHL. */
+    if (totlen == 0 && wire_avail > 0xffff)
         totlen = wire_avail;
     if (totlen < ihl)
         return drop(&c->drop_ip_bad_len);
+    if (totlen > wire_avail)
+        return drop(&c->drop_ip_len_beyond_frame);
     if (d->checksum != MOS_CSUM_IGNORE && !reasm && decode_ipv4_checksum(ip, ihl) != 0) {
         if (!(d->checksum == MOS_CSUM_AUTO && rd16(ip + 10) == 0))
             return drop(&c->drop_ip_bad_checksum);
@@ -403,8 +428,10 @@ static int decode_ipv6(struct decoder *d, struct mos_pkt *p, const uint8_t *ip, 
     if (cap < IP6_HLEN)
         return drop(&c->drop_ip_truncated);
     uint32_t totlen = IP6_HLEN + rd16(ip + 4);
-    if (totlen == IP6_HLEN && ip[6] == 0 && wire_avail > IP6_HLEN)
+    if (totlen == IP6_HLEN && ip[6] == 0 && wire_avail > IP6_HLEN + 0xffff)
         totlen = wire_avail; /* jumbogram (BIG TCP): length in hop-by-hop, use the frame's */
+    if (totlen > wire_avail)
+        return drop(&c->drop_ip_len_beyond_frame);
     if (!reasm)
         c->pkts_ipv6++;
     p->ip_ver = 6;

@@ -23,8 +23,13 @@
  *   raising counts it either way (engine_priv.h).
  * - A flow's CONN_END is its last event. Ended flows stay in memory until the
  *   host has dispatched that batch: they are freed at the start of the next
- *   step (c->ending), which is also why the slab has a small reserve above
- *   max_concurrency.
+ *   step (the c->ending list), which is also why the slab has a small
+ *   reserve above max_concurrency.
+ * - No event is dropped: the queue grows past EVQ_BATCH when handlers end
+ *   many flows at once (core_flow_reset queues their last events). While
+ *   the host holds a batch the array must not move, so what is raised then
+ *   waits in `spill` and joins the queue at the next step. Only a failed
+ *   allocation loses an event, counted in ev_queue_lost.
  * - All state is in struct mos_core; nothing global is mutable.
  */
 #include "engine.h"
@@ -46,6 +51,10 @@ int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out
     c->cfg = *cfg;
     c->id = core_id;
     c->next_flow_id = 1;
+    if (core_events_reserve(&c->evq, &c->evq_cap, EVQ_BATCH) < 0) {
+        free(c);
+        return -ENOMEM;
+    }
     uint64_t timeouts[TCLASS_COUNT] = {
         [TCLASS_SYN] = cfg->timeout_syn,
         [TCLASS_ESTABLISHED] = cfg->timeout_established,
@@ -67,7 +76,7 @@ int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out
     c->dec.checksum = cfg->checksum;
     c->dec.frag = c->frag;
     c->dec.ctr = &c->ctr;
-    c->sout = (struct tcp_stream_out){.ev_ctr = &c->ctr.ev_pkt_in, .q = c->evq, .n = &c->nev, .cap = EVQ_MAX};
+    c->sout = (struct tcp_stream_out){.ev_ctr = &c->ctr.ev_pkt_in, .lost = &c->ctr.ev_queue_lost};
     c->pool.memcap = cfg->memcap;
     c->pool.ctr = &c->ctr;
     rc = buf_pool_create(cfg->buffer_memcap, &c->ctr, &c->pool.bufs);
@@ -113,7 +122,24 @@ void core_destroy(struct mos_core *c)
         pcap_close(c->bpf_dead);
     buf_pool_destroy(c->pool.bufs);
     free(c->timers);
+    free(c->evq);
+    free(c->spill);
     free(c);
+}
+
+int core_events_reserve(struct mos_event **q, int *cap, int need)
+{
+    if (need <= *cap)
+        return 0;
+    int nc = *cap ? *cap : EVQ_BATCH;
+    while (nc < need)
+        nc *= 2;
+    struct mos_event *nq = realloc(*q, (size_t)nc * sizeof(*nq));
+    if (!nq)
+        return -ENOMEM;
+    *q = nq;
+    *cap = nc;
+    return 0;
 }
 
 void core_set_io(struct mos_core *c, struct mos_io *io)
@@ -354,12 +380,17 @@ int core_step(struct mos_core *c, const struct mos_event **evs)
         memmove(c->evq, c->evq + c->nreturned, (size_t)late * sizeof(c->evq[0]));
     c->nev = late > 0 ? late : 0;
     c->nreturned = 0;
+    for (int i = 0; i < c->nspill; i++) /* queued while the host held the batch */
+        core_push_event(c, (struct mos_flow *)c->spill[i].flow, c->spill[i].event, c->spill[i].side,
+                        c->spill[i].hook, c->spill[i].sock, c->spill[i].arg);
+    c->nspill = 0;
     if (c->nraised) {
         /* events raised by handlers of the previous batch come first; the
          * flows they name are still allocated (freed below, next call) */
-        for (int i = 0; i < c->nraised && c->nev < EVQ_MAX; i++)
+        for (int i = 0; i < c->nraised; i++)
             if (!c->raised[i].flow || !((struct mos_flow *)c->raised[i].flow)->ended)
-                c->evq[c->nev++] = c->raised[i];
+                core_push_event(c, (struct mos_flow *)c->raised[i].flow, c->raised[i].event, c->raised[i].side, c->raised[i].hook,
+                                c->raised[i].sock, c->raised[i].arg);
         c->nraised = 0;
     }
     if (c->nev)
@@ -475,8 +506,10 @@ out:
 
 int core_flow_reset(struct mos_core *c, struct mos_flow *f)
 {
-    if (!f || f->ended)
-        return -EBADF;
+    if (!f)
+        return -EINVAL;
+    if (f->ended)
+        return MOS_E_FLOW_ENDED;
     c->ctr.flows_reset++;
     out_inject_resets(c, f);
     flows_end(c, f, FLOW_END_HOST);
@@ -485,7 +518,9 @@ int core_flow_reset(struct mos_core *c, struct mos_flow *f)
 
 int core_raise_event(struct mos_core *c, struct mos_flow *f, int side, int event)
 {
-    if (!f || f->ended || !f->sock)
+    if (f && f->ended)
+        return MOS_E_FLOW_ENDED;
+    if (!f || !f->sock)
         return -EBADF;
     if (event < MOS_UDE_FIRST || !evreg_valid(c->reg, event))
         return -EINVAL;
@@ -522,7 +557,7 @@ int64_t core_ppeek(struct mos_core *c, struct mos_flow *f, int side, uint64_t of
     if (off >= b->head)
         return 0;
     if (off < stream_buf_held_from(b))
-        return -ENODATA; /* overwritten: older than the ring */
+        return MOS_E_OVERWRITTEN; /* older than the ring */
     return stream_buf_copy(b, off, buf, n);
 }
 

@@ -93,12 +93,14 @@ int core_flow_reset(struct mos_core *c, struct mos_flow *f);
  * `part` (enum mos_pkt_part in pkt_rewrite.h: IP header, TCP header,
  * payload) by `len` bytes. Only the payload may change size; later sequence
  * and acknowledgement numbers of the flow are then remapped in both
- * directions. Lengths and checksums are fixed. 0 or -errno (-ENODATA: no
- * current packet, -ERANGE: outside the part, -ENOTSUP: packet rebuilt from
- * fragments or cut by snaplen). */
+ * directions. Lengths and checksums are fixed. 0 or a negative code
+ * (mos_error.h: MOS_E_NO_PACKET, MOS_E_PART_RANGE, MOS_E_REASSEMBLED,
+ * MOS_E_SNAPLEN; -EINVAL, -EMSGSIZE). */
 int core_pkt_rewrite(struct mos_core *c, int part, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len);
 int core_raise_event(struct mos_core *c, struct mos_flow *f, int side, int event);
-/* Stream access: side = the RECEIVING endpoint (mOS convention). */
+/* Stream access: side = the RECEIVING endpoint (mOS convention). ppeek
+ * returns MOS_E_OVERWRITTEN for an offset older than the buffer holds, 0 at
+ * or past the end of data. */
 int64_t core_peek(struct mos_core *c, struct mos_flow *f, int side, uint8_t *buf, uint32_t n);
 int64_t core_ppeek(struct mos_core *c, struct mos_flow *f, int side, uint64_t off, uint8_t *buf, uint32_t n);
 struct mos_counters *core_counters(struct mos_core *c);

@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "event_tree.h"
 #include "flow_table.h"
+#include "mos_error.h"
 #include "ip_frag.h"
 #include "pkt_rewrite.h"
 #include "stream_match.h"
@@ -30,7 +31,7 @@
 #include "tcp_state.h"
 #include "tcp_stream.h"
 
-#define EVQ_MAX 512        /* events of one dispatch point; a packet raises at most ~20 */
+#define EVQ_BATCH 512      /* events per batch the pipeline aims at; a packet raises at most ~20 */
 #define ENDING_MAX 64      /* flows ended but not yet freed; also the slab reserve */
 /* Frames per rx_burst, and how many frames ahead a frame's flow is
  * prefetched: at 192k flows, 64/4 spent ~7% less CPU than 32/2 (count.lua,
@@ -96,12 +97,14 @@ struct mos_core {
     uint8_t txbuf[PKT_REWRITE_MAX_FRAME];
     bool new_flow; /* CONN_START still to raise at HK_RCV */
 
-    struct mos_event evq[EVQ_MAX];
-    int nev;
+    struct mos_event *evq; /* grows, never shrinks: see engine.c's invariants */
+    int nev, evq_cap;
     int nreturned; /* events handed to the host by the last core_step */
-    struct mos_event raised[EVQ_MAX / 4]; /* raise_event from handlers: next batch */
+    struct mos_event *spill; /* queued while the host held a batch */
+    int nspill, spill_cap;
+    struct mos_event raised[EVQ_BATCH / 4]; /* raise_event from handlers: next batch */
     int nraised;
-    struct mos_flow *ending[ENDING_MAX];
+    struct mos_flow *ending; /* ended flows to free at the next step, linked by end_next */
     int nending;
 
     struct core_timer *timers; /* binary heap on .at */
@@ -140,18 +143,34 @@ static inline void core_count_event(struct mos_core *c, int event)
     (&c->ctr.ev_pkt_in)[i]++;
 }
 
+/* Room for `need` events in *q (capacity *cap), doubling (engine.c). */
+int core_events_reserve(struct mos_event **q, int *cap, int need);
+
+/* The queue events go to now: evq, or the spill while the host holds a
+ * batch of evq (it must not move then); `need` more places are made. Sets
+ * *n and returns the queue, or NULL when no memory was left for them. */
+static inline struct mos_event *core_event_queue(struct mos_core *c, int need, int **n, int *cap)
+{
+    struct mos_event **q = c->nreturned ? &c->spill : &c->evq;
+    int *qn = c->nreturned ? &c->nspill : &c->nev, *qcap = c->nreturned ? &c->spill_cap : &c->evq_cap;
+    if (*qn + need > *qcap && core_events_reserve(q, qcap, *qn + need) < 0)
+        return NULL;
+    *n = qn;
+    *cap = *qcap;
+    return *q;
+}
+
 static inline void core_push_event(struct mos_core *c, struct mos_flow *f, int event, int side, int hook, int sock,
                                    uint64_t arg)
 {
-    if (c->nev >= EVQ_MAX)
-        return; /* cannot happen with the bounds above; never overflow */
-    struct mos_event *e = &c->evq[c->nev++];
-    e->flow = f;
-    e->event = event;
-    e->side = (uint8_t)side;
-    e->hook = (uint8_t)hook;
-    e->sock = (uint16_t)sock;
-    e->arg = arg;
+    int *n, cap;
+    struct mos_event *q = core_event_queue(c, 1, &n, &cap);
+    if (!q) {
+        c->ctr.ev_queue_lost++; /* no memory: the only way an event is lost */
+        return;
+    }
+    q[(*n)++] = (struct mos_event){.flow = f, .event = event, .side = (uint8_t)side, .hook = (uint8_t)hook,
+                                   .sock = (uint16_t)sock, .arg = arg};
 }
 
 #define CORE_HOOK(h) (1u << (h)) /* hook sets of core_raise */
@@ -186,6 +205,18 @@ static inline struct tcp_stream_out *core_stream_out(struct mos_core *c, const s
 {
     c->sout.mute = f->ended || !f->sock;
     c->sout.sock = c->sout.mute ? 0 : (uint16_t)(f->sock - c->socks);
+    /* Room for the unit's worst case, in the queue that may take events now. */
+    int *n, cap;
+    struct mos_event *q = core_event_queue(c, TCP_STREAM_PAIRS_MAX, &n, &cap);
+    if (q) {
+        c->sout.q = q;
+        c->sout.n = n;
+        c->sout.cap = cap;
+    } else { /* no memory: the unit counts what it cannot queue */
+        c->sout.n = c->nreturned ? &c->nspill : &c->nev;
+        c->sout.q = c->nreturned ? c->spill : c->evq;
+        c->sout.cap = c->nreturned ? c->spill_cap : c->evq_cap;
+    }
     return &c->sout;
 }
 

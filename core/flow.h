@@ -68,6 +68,7 @@ struct mos_flow {
     struct seq_remap *remap; /* inline size-changing edits; NULL until the first */
     uint32_t syn_data_len;
     struct mos_endpoint ep[2];        /* [MOS_SIDE_CLI], [MOS_SIDE_SVR] */
+    struct mos_flow *end_next;        /* ended, awaiting release (engine.c) */
 };
 
 enum flow_end_reason {

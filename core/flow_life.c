@@ -38,8 +38,11 @@ void flows_release(struct mos_core *c, struct mos_flow *f)
 
 void flows_free_ending(struct mos_core *c)
 {
-    for (int i = 0; i < c->nending; i++)
-        flows_release(c, c->ending[i]);
+    while (c->ending) {
+        struct mos_flow *f = c->ending;
+        c->ending = f->end_next;
+        flows_release(c, f);
+    }
     c->nending = 0;
 }
 
@@ -59,8 +62,9 @@ void flows_end(struct mos_core *c, struct mos_flow *f, int reason)
     c->ctr.flows_ended++;
     if (c->ctr.flows_active)
         c->ctr.flows_active--;
-    if (c->nending < ENDING_MAX)
-        c->ending[c->nending++] = f;
+    f->end_next = c->ending;
+    c->ending = f;
+    c->nending++;
 }
 
 /* End a flow whose idle timeout has passed: a closed one ended normally,
@@ -194,7 +198,7 @@ struct mos_flow *flows_lookup(struct mos_core *c, bool *wait)
 void flows_expire(struct mos_core *c)
 {
     struct mos_flow *f;
-    while (c->nending < ENDING_MAX / 2 && c->nev < EVQ_MAX / 2 && (f = flow_table_expired(c->ft, c->now))) {
+    while (c->nending < ENDING_MAX / 2 && c->nev < EVQ_BATCH / 2 && (f = flow_table_expired(c->ft, c->now))) {
         if (f->ended)
             break; /* already ending, freed at the next step */
         end_idle(c, f);
@@ -207,7 +211,7 @@ void flows_expire(struct mos_core *c)
 void flows_end_some(struct mos_core *c)
 {
     struct mos_flow *f;
-    while (c->nending < ENDING_MAX && c->nev < EVQ_MAX - 16 && (f = flow_table_next(c->ft, &c->shutdown_slot)))
+    while (c->nending < ENDING_MAX && c->nev < EVQ_BATCH - 16 && (f = flow_table_next(c->ft, &c->shutdown_slot)))
         if (!f->ended)
             flows_end(c, f, FLOW_END_SHUTDOWN);
 }

@@ -83,7 +83,7 @@ int flow_ops_set(struct mos_core *c, struct mos_flow *f, int opt, int side, int6
         f->uctx = (uint64_t)value;
         return 0;
     case FLOW_OPT_STATE:
-        return -EPERM;
+        return MOS_E_READ_ONLY;
     default:
         return -ENOPROTOOPT;
     }
@@ -200,7 +200,7 @@ const struct mos_tree *flow_ops_tree(const struct mos_flow *f, int hook)
 int flow_ops_pkt(struct mos_core *c, const struct mos_pkt **p)
 {
     *p = core_current_pkt(c);
-    return *p ? 0 : -ENODATA;
+    return *p ? 0 : MOS_E_NO_PACKET;
 }
 
 int flow_ops_rewrite(struct mos_core *c, const struct mos_flow *f, int part, uint32_t off, uint32_t remove,
@@ -210,13 +210,13 @@ int flow_ops_rewrite(struct mos_core *c, const struct mos_flow *f, int part, uin
         return -EINVAL;
     const struct mos_pkt *p = core_current_pkt(c);
     if (!p)
-        return -ENODATA;
+        return MOS_E_NO_PACKET;
     if (f) {
         struct mos_flow_key k;
         memset(&k, 0, sizeof(k));
         mos_flow_key_from_pkt(p, &k);
         if (memcmp(&k, &f->key, sizeof(k)) != 0)
-            return -EINVAL; /* the packet being processed is not this flow's */
+            return MOS_E_OTHER_FLOW; /* the packet being processed is not this flow's */
     }
     return core_pkt_rewrite(c, part, off, remove, data, len);
 }

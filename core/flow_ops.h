@@ -73,7 +73,7 @@ int flow_ops_addr_str(int ip_ver, const uint8_t *addr, char *buf, uint32_t len);
 /* The flow's event tree at `hook` (NULL: no flow, or hook out of range). */
 const struct mos_tree *flow_ops_tree(const struct mos_flow *f, int hook);
 
-/* The packet being processed: 0 and *p, or -ENODATA outside a packet. */
+/* The packet being processed: 0 and *p, or MOS_E_NO_PACKET outside a packet. */
 int flow_ops_pkt(struct mos_core *c, const struct mos_pkt **p);
 /* Edit the current packet (core_pkt_rewrite); f, when given, must be its flow (-EINVAL). */
 int flow_ops_rewrite(struct mos_core *c, const struct mos_flow *f, int part, uint32_t off, uint32_t remove,

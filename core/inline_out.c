@@ -73,7 +73,7 @@ void out_verdict(struct mos_core *c)
 int core_pkt_rewrite(struct mos_core *c, int part, uint32_t off, uint32_t remove, const uint8_t *data, uint32_t len)
 {
     if (!c->have_pkt || !c->frame)
-        return -ENODATA;
+        return MOS_E_NO_PACKET;
     struct mos_pkt *p = &c->pkt;
     if (!c->owned) {
         int rc = pkt_rewrite_own(p, c->txbuf, c->frame->data, c->frame->caplen);

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MOS_IO_EOF (-61) /* -ENODATA: the input is exhausted */
+#include "mos_error.h"
+
+#define MOS_IO_EOF MOS_E_EOF /* the input is exhausted */
 
 struct mos_frame {
     const uint8_t *data;

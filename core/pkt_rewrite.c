@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "mos_error.h"
 
 struct remap_ent {
     uint32_t at;  /* sender-space sequence number where the delta starts */
@@ -56,7 +57,7 @@ static uint8_t *rebase(const uint8_t *ptr, const uint8_t *from, uint8_t *to)
 int pkt_rewrite_own(struct mos_pkt *p, uint8_t *buf, const uint8_t *orig, uint32_t caplen)
 {
     if (p->reassembled)
-        return -ENOTSUP; /* rebuilt from fragments: there is no one frame to edit */
+        return MOS_E_REASSEMBLED; /* there is no one frame to edit */
     if (caplen > PKT_REWRITE_MAX_FRAME)
         return -EMSGSIZE;
     memcpy(buf, orig, caplen);
@@ -111,7 +112,7 @@ int pkt_rewrite_edit(struct mos_pkt *p, uint8_t *buf, uint32_t *caplen, int part
         if (!p->payload || (p->proto != 6 && p->proto != 17))
             return -EINVAL;
         if (p->payload_len != p->payload_wire_len && len != remove)
-            return -ENOTSUP; /* snaplen cut: the rest of the payload was never captured */
+            return MOS_E_SNAPLEN; /* the rest of the payload was never captured */
         base = buf + (p->payload - buf);
         plen = p->payload_len;
         break;
@@ -119,7 +120,7 @@ int pkt_rewrite_edit(struct mos_pkt *p, uint8_t *buf, uint32_t *caplen, int part
         return -EINVAL;
     }
     if ((uint64_t)off + remove > plen || (!data && len))
-        return -ERANGE;
+        return MOS_E_PART_RANGE;
     if (len != remove && part != MOS_PART_PAYLOAD)
         return -EINVAL; /* headers keep their size */
     int32_t delta = (int32_t)len - (int32_t)remove;

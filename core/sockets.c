@@ -196,7 +196,9 @@ int core_unregister(struct mos_core *c, int sock, int event, int hook, uint64_t 
 
 int core_flow_register(struct mos_core *c, struct mos_flow *f, int event, int hook, uint64_t handler)
 {
-    if (!f || f->ended || !f->sock)
+    if (f && f->ended)
+        return MOS_E_FLOW_ENDED;
+    if (!f || !f->sock)
         return -EBADF;
     if (!handler)
         return -EINVAL;

@@ -6,13 +6,15 @@
  * bytes) and doubles, clamped to cap, whenever the bytes held would not fit.
  *
  * Invariants:
- *  - storage starts at `base` (0, or head when buffering was switched:
- *    stream_buf_restart); while size < cap nothing has been overwritten since,
- *    so the ring holds [base, head) and head - base <= size; once size == cap
- *    it holds the last `size` bytes, [head - size, head). Hence
- *    held_from = max(base, head - size): never an offset that was not stored.
- *  - read <= head and read >= held_from: unread bytes that get overwritten
- *    are counted in `lost` and the read pointer jumps past them.
+ *  - the ring holds exactly [tail, head), each byte at data[o % size], and
+ *    head - tail <= size. `tail` is tracked, not derived from head and
+ *    size: a ring that stays small for a reader that keeps up wraps long
+ *    before size reaches cap, and growing it then copies only [tail, head),
+ *    so the larger size must not be taken to mean older bytes are held
+ *    (issue 10: comparing retransmissions with never-copied bytes reported
+ *    identical copies as inconsistent).
+ *  - tail <= read <= head: unread bytes that get overwritten are counted in
+ *    `lost` and the read pointer jumps past them.
  *  - cap == 0 stores nothing: head advances, every byte counts as consumed
  *    (used when reassembly is disabled), so offsets stay meaningful.
  * size is a power of two except possibly the last step (== cap), so indexing
@@ -40,19 +42,13 @@ void stream_buf_free(struct stream_buf *b, struct buf_pool *pool)
     buf_pool_free(pool, b->data, b->size);
     b->data = NULL;
     b->size = 0;
-}
-
-uint64_t stream_buf_held_from(const struct stream_buf *b)
-{
-    uint64_t from = b->head > b->size ? b->head - b->size : 0;
-    return from > b->base ? from : b->base;
+    b->tail = b->read = b->head; /* nothing is held any more */
 }
 
 void stream_buf_restart(struct stream_buf *b, struct buf_pool *pool, uint32_t cap)
 {
-    stream_buf_free(b, pool);
+    stream_buf_free(b, pool); /* tail = read = head: nothing is held any more */
     b->cap = cap;
-    b->read = b->base = b->head;
 }
 
 /* Copy [off, off+n) of the stream into dst; the range must be held. */
@@ -74,8 +70,8 @@ static void ring_write(struct stream_buf *b, uint64_t off, const uint8_t *src, u
         memcpy(b->data, src + first, n - first);
 }
 
-/* Grow so that `need` bytes fit, up to cap. Only called while size < cap,
- * i.e. while the ring still holds [base, head) unwrapped-by-loss. */
+/* Grow so that `need` bytes fit, up to cap. The held range [tail, head)
+ * keeps its offsets; only its positions change. */
 static int grow(struct stream_buf *b, struct buf_pool *pool, uint64_t need)
 {
     uint64_t ns = b->size ? b->size : STREAM_BUF_FIRST;
@@ -89,9 +85,8 @@ static int grow(struct stream_buf *b, struct buf_pool *pool, uint64_t need)
     if (!nd)
         return -ENOMEM;
     /* Re-lay out the held bytes at their new positions (o % ns). */
-    if (b->data && b->head) {
-        uint64_t from = stream_buf_held_from(b);
-        for (uint64_t o = from; o < b->head;) {
+    if (b->data) {
+        for (uint64_t o = b->tail; o < b->head;) {
             uint32_t chunk = (uint32_t)(b->head - o > 65536 ? 65536 : b->head - o);
             uint32_t pos = (uint32_t)(o % ns);
             if (chunk > ns - pos)
@@ -111,8 +106,7 @@ int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uin
     if (n == 0)
         return 0;
     if (b->cap == 0) {
-        b->head += n;
-        b->read = b->head;
+        stream_buf_skip(b, n);
         return 0;
     }
     /* Grow only for what must be held: the unread bytes, plus a history of
@@ -120,8 +114,7 @@ int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uin
      * reader that keeps up therefore costs a small ring per flow instead
      * of `cap` bytes. */
     uint64_t unread = b->head - b->read + n;
-    uint64_t stored = b->head - b->base + n;
-    uint64_t hist = stored < STREAM_BUF_HISTORY ? stored : STREAM_BUF_HISTORY;
+    uint64_t hist = b->head + n < STREAM_BUF_HISTORY ? b->head + n : STREAM_BUF_HISTORY;
     uint64_t want = unread > hist ? unread : hist;
     if (b->size < b->cap && want > b->size) {
         int rc = grow(b, pool, want);
@@ -136,19 +129,27 @@ int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uin
     }
     ring_write(b, new_head - n, p, n);
     b->head = new_head;
+    if (b->head - b->tail > b->size)
+        b->tail = b->head - b->size; /* the oldest bytes were overwritten */
     uint64_t lost = 0;
-    uint64_t from = stream_buf_held_from(b);
-    if (b->read < from) {
-        lost = from - b->read;
-        b->read = from;
+    if (b->read < b->tail) {
+        lost = b->tail - b->read;
+        b->read = b->tail;
         b->lost += lost;
     }
     return (int64_t)lost;
 }
 
+void stream_buf_skip(struct stream_buf *b, uint32_t n)
+{
+    b->head += n;
+    b->read = b->head;
+    b->tail = b->head;
+}
+
 uint32_t stream_buf_copy(const struct stream_buf *b, uint64_t off, uint8_t *dst, uint32_t n)
 {
-    if (off < stream_buf_held_from(b) || off >= b->head || !b->data)
+    if (off < b->tail || off >= b->head || !b->data)
         return 0;
     if (b->head - off < n)
         n = (uint32_t)(b->head - off);
@@ -164,8 +165,7 @@ uint32_t stream_buf_compare(const struct stream_buf *b, uint64_t off, const uint
     *differ = false;
     if (!b->data || n == 0)
         return 0;
-    uint64_t from = stream_buf_held_from(b);
-    uint64_t a = off > from ? off : from;
+    uint64_t a = off > b->tail ? off : b->tail;
     uint64_t e = off + n < b->head ? off + n : b->head;
     if (a >= e)
         return 0;

@@ -27,10 +27,10 @@ struct stream_buf {
     uint8_t *data;      /* NULL until the first byte */
     uint32_t size;      /* allocated, power of two, <= cap */
     uint32_t cap;       /* maximum size */
+    uint64_t tail;      /* delivered offset of the oldest byte held: [tail, head) */
     uint64_t head;      /* delivered offset one past the last byte written */
     uint64_t read;      /* delivered offset of the first unread byte */
     uint64_t lost;      /* unread bytes overwritten before they were read */
-    uint64_t base;      /* delivered offset of the first byte stored since storage (re)started */
 };
 
 void stream_buf_init(struct stream_buf *b, uint32_t cap);
@@ -43,8 +43,11 @@ void stream_buf_restart(struct stream_buf *b, struct buf_pool *pool, uint32_t ca
 /* Append n bytes. Returns the number of unread bytes that were overwritten
  * (0 normally), or -ENOMEM when growing failed (nothing appended). */
 int64_t stream_buf_append(struct stream_buf *b, struct buf_pool *pool, const uint8_t *p, uint32_t n);
+/* Advance past n bytes that are not stored (storage off): they count as
+ * consumed and nothing before them stays held, so offsets stay meaningful. */
+void stream_buf_skip(struct stream_buf *b, uint32_t n);
 /* Bytes still held in the ring (read or not): [held_from, head). */
-uint64_t stream_buf_held_from(const struct stream_buf *b);
+static inline uint64_t stream_buf_held_from(const struct stream_buf *b) { return b->tail; }
 /* Copy up to n bytes starting at delivered offset `off` (must be >= held_from);
  * returns bytes copied (0 at the end of data). */
 uint32_t stream_buf_copy(const struct stream_buf *b, uint64_t off, uint8_t *dst, uint32_t n);

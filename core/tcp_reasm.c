@@ -295,8 +295,7 @@ static void deliver(struct tcp_reasm *r, struct reasm_pool *pool, const uint8_t 
             CTR_ADD(pool, reasm_buf_overflow_bytes, (uint64_t)lost);
         }
     } else {
-        r->buf.head += len;
-        r->buf.read = r->buf.head;
+        stream_buf_skip(&r->buf, len);
     }
     r->next += len;
     update_ref(r);

@@ -42,8 +42,10 @@ static inline void emit(struct tcp_stream_out *o, struct mos_flow *f, int event,
         const struct mos_tree *t = f->tree[h];
         if (!(hooks & (1u << h)) || !t || !(t->mask & (1u << event)))
             continue;
-        if (*o->n >= o->cap)
-            return; /* the queue is sized for a packet's worst case; never overflow */
+        if (*o->n >= o->cap) {
+            (*o->lost)++; /* the caller made room for the worst case: only when memory ran out */
+            return;
+        }
         o->q[(*o->n)++] = (struct mos_event){.flow = f, .event = event, .side = (uint8_t)side, .hook = (uint8_t)h,
                                              .sock = o->sock, .arg = arg};
     }

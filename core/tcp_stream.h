@@ -40,12 +40,14 @@
  * tree at that hook has something under the event (tree->mask), the side
  * is still monitored (MOS_STOP_MON) and the caller has not muted the flow
  * (ended, or no socket); every occurrence is counted in ev_ctr either way.
- * Pairs are appended to q[*n] while *n < cap, in queue order. */
+ * Pairs are appended to q[*n] while *n < cap, in queue order; one that does
+ * not fit is counted in *lost. */
 struct tcp_stream_out {
     uint64_t *ev_ctr;  /* counters indexed by built-in event id */
     struct mos_event *q;
     int *n;
     int cap;
+    uint64_t *lost;    /* pairs that did not fit (ev_queue_lost) */
     bool mute;         /* count only */
     uint16_t sock;     /* mos_event.sock of what is queued */
 };

@@ -76,7 +76,7 @@ void timers_fire(struct mos_core *c)
 {
     if (c->now == 0)
         return;
-    while (c->ntimers && c->timers[0].at <= c->now && c->nev < EVQ_MAX / 2) {
+    while (c->ntimers && c->timers[0].at <= c->now && c->nev < EVQ_BATCH / 2) {
         struct core_timer t = c->timers[0];
         c->timers[0] = c->timers[--c->ntimers];
         timer_sift_down(c->timers, c->ntimers, 0);

@@ -1,6 +1,6 @@
 -- mos.abi: the FFI declarations, built from the C headers themselves.
 --
--- core/mos_abi.h, bindings/mos_ffi.h and host/mos_host.h are written so that
+-- core/mos_abi.h, core/mos_error.h, bindings/mos_ffi.h and host/mos_host.h are written so that
 -- LuaJIT can parse them once every preprocessor line is removed; reading them
 -- at load time means the Lua side can never drift from the C side. The
 -- directory comes from the host (MOS_ABI_DIR) or the MOS_ABI_DIR environment
@@ -9,7 +9,7 @@ local ffi = require "ffi"
 
 local M = { C = ffi.C, loaded = false }
 
-local HEADERS = { "core/mos_abi.h", "bindings/mos_ffi.h", "host/mos_host.h" }
+local HEADERS = { "core/mos_abi.h", "core/mos_error.h", "bindings/mos_ffi.h", "host/mos_host.h" }
 
 local function strip_preprocessor(text)
   local out = {}

@@ -15,7 +15,6 @@ local C = ffi.C
 local M = {}
 
 local EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
-local MOS_IO_EOF = -61
 local MEM_EVERY = 1024 -- steps between two publications of the Lua heap size
 
 local function log_err(msg, extra)
@@ -118,7 +117,7 @@ function M.main(opts)
       local msg = ffi.string(C.mos_core_error(core))
       -- the workers of one capture all meet its end: say it once
       local say = host == nil or C.mos_host_once(host, msg) ~= 0
-      if n ~= MOS_IO_EOF or C.mos_core_input_status(core) < 0 then
+      if n ~= C.MOS_E_EOF or C.mos_core_input_status(core) < 0 then
         if say then io.stderr:write("mos-lua: input error: ", msg, "\n") end
         rc = EXIT_RUNTIME
       elseif msg ~= "" and say then

@@ -284,3 +284,41 @@ describe("mos.on_signal", function()
     assert.is_truthy(r.stderr:match("script%.lua:3: mos%.on_signal: only \"USR1\""), r.stderr)
   end)
 end)
+
+-- Issue 10 defect 6: end of input, bytes overwritten and no current packet
+-- used to share one code (-ENODATA), so flow:ppeek and flow:rewrite could
+-- answer "No data available". Each has its own code and message now, and
+-- scripts get the messages from the core (mos_strerror), not copies.
+describe("error messages", function()
+  it("name what went wrong in ppeek and rewrite", function()
+    local dir = T.tmpdir()
+    -- one connection, 1800 bytes to the server in three segments: with a
+    -- 1024-byte buffer read as it fills, offsets below 1800 - 1024 = 776
+    -- are overwritten; the flow ends at shutdown, when no packet is current
+    local pk = T.conn({ data = { { "c", string.rep("a", 600) }, { "c", string.rep("b", 600) },
+                                 { "c", string.rep("c", 600) } } })
+    T.write_pcap(dir .. "/big.pcap", pk)
+    local r = run([[
+      local mos = require "mos"
+      local ffi = require "ffi"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_NEW_DATA, mos.HK_RCV, function(flow, side) flow:peek(side) end)
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow)
+        print(flow:ppeek(mos.SIDE_SVR, 0, 4))
+        print(flow:ppeek(mos.SIDE_SVR, 775, 2))
+        print(flow:ppeek(mos.SIDE_SVR, 776, 2), flow:ppeek(mos.SIDE_SVR, 1199, 2))
+        print(#flow:ppeek(mos.SIDE_SVR, 1800, 4))
+        print(flow:rewrite(0, 0, "x"))
+        print(ffi.string(ffi.C.mos_strerror(ffi.C.MOS_E_EOF)))
+      end)
+    ]], { capture = dir .. "/big.pcap", config = { ["reassembly.rcvbuf"] = 1024 } })
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(
+      "nil\tbytes no longer held: overwritten in the stream buffer\n" ..
+      "nil\tbytes no longer held: overwritten in the stream buffer\n" ..
+      "bb\tbc\n" ..
+      "0\n" ..
+      "nil\tno current packet\n" ..
+      "end of input\n", r.stdout)
+  end)
+end)

@@ -499,7 +499,7 @@ Test(decode, ethernet_padding_is_never_payload)
     cr_assert_eq(x->p.l3_len, 40);
     cr_assert_eq(x->p.l4_len, 20);
     cr_assert_eq(x->c.pkts_eth_padding, 1);
-    cr_assert_eq(x->c.pkts_ip_len_beyond_frame, 0);
+    cr_assert_eq(x->c.pkts_snaplen_cut, 0);
 
     /* 3 payload bytes padded to 60: only the 3 are payload */
     s.payload = "abc";
@@ -529,13 +529,15 @@ Test(decode, snaplen_cut_is_not_invented)
     cr_assert_eq(x->p.l3_len, cap - 14);
     cr_assert_eq(x->p.l4_len, cap - 34);
     cr_assert_eq(x->p.payload[49], 49);
-    cr_assert_eq(x->c.pkts_ip_len_beyond_frame, 1);
     cr_assert_eq(x->c.pkts_snaplen_cut, 1);
     cr_assert_eq(x->c.bytes_in, n);
     cr_assert_eq(drops(&x->c), 0);
     free(x);
 }
 
+/* Issue 10 defect 3: a complete record (caplen == wirelen) whose IP length
+ * claims more bytes than the frame carried is no snaplen cut: no receiver's
+ * IP layer accepts it, so it is dropped and counted, never used. */
 Test(decode, ip_length_beyond_frame_without_snaplen)
 {
     struct ctx *x = ctx_new(MOS_CSUM_VERIFY);
@@ -544,29 +546,78 @@ Test(decode, ip_length_beyond_frame_without_snaplen)
     uint32_t tot = (uint32_t)(n - 14 + 10); /* claims 10 bytes more than exist */
     x->f[16] = (uint8_t)(tot >> 8), x->f[17] = (uint8_t)tot;
     fix_ip4_csum(x->f + 14);
-    cr_assert_eq(dec(x, 1, x->f, n), DECODE_OK);
-    cr_assert_eq(x->p.payload_len, sizeof(PAY) - 1);
-    cr_assert_eq(x->p.payload_wire_len, sizeof(PAY) - 1 + 10);
-    cr_assert_eq(x->c.pkts_ip_len_beyond_frame, 1);
-    cr_assert_eq(x->c.pkts_snaplen_cut, 0);
+    int rc = dec(x, 1, x->f, n);
+    EXPECT_DROP(x, rc, drop_ip_len_beyond_frame);
+    cr_assert_eq(x->c.pkts_tcp, 0);
+    cr_assert_eq(x->c.pkts_ipv4, 0);
+    free(x);
+
+    /* IPv6: payload length 10 beyond the frame */
+    x = ctx_new(MOS_CSUM_VERIFY);
+    s = tcp6();
+    n = pkt_build(x->f, &s);
+    uint32_t pl = (uint32_t)(n - 14 - 40 + 10);
+    x->f[14 + 4] = (uint8_t)(pl >> 8), x->f[14 + 5] = (uint8_t)pl;
+    rc = dec(x, 1, x->f, n);
+    EXPECT_DROP(x, rc, drop_ip_len_beyond_frame);
+    cr_assert_eq(x->c.pkts_tcp, 0);
     free(x);
 }
 
+/* A snaplen cut is used for the bytes present only while the IP length fits
+ * the WIRE length; claiming more than was on the wire is forged as well. */
+Test(decode, ip_length_beyond_wire_length_of_a_cut_frame)
+{
+    struct ctx *x = ctx_new(MOS_CSUM_VERIFY);
+    uint8_t big[200];
+    memset(big, 'b', sizeof(big));
+    struct pkt_spec s = tcp4();
+    s.payload = big;
+    s.payload_len = 200;
+    size_t n = pkt_build(x->f, &s);
+    /* captured 100 of a frame of n bytes: fine (snaplen cut) */
+    cr_assert_eq(decode_frame(&x->d, 1, x->f, 100, (uint32_t)n, 0, &x->p), DECODE_OK);
+    cr_assert_eq(x->p.payload_len, 100 - 54);
+    cr_assert_eq(x->c.pkts_snaplen_cut, 1);
+    /* the same captured bytes, but the frame on the wire was 10 bytes
+     * shorter than the IP length claims */
+    int rc = decode_frame(&x->d, 1, x->f, 100, (uint32_t)n - 10, 0, &x->p);
+    cr_assert_lt(rc, 0);
+    cr_assert_eq(x->c.drop_ip_len_beyond_frame, 1);
+    cr_assert_eq(x->c.pkts_tcp, 1);
+    free(x);
+}
+
+/* A zero total length stands for the frame's only where a sender writes 0
+ * because the datagram does not fit 16 bits (BIG TCP): above 65535 bytes. */
 Test(decode, total_length_zero_big_tcp)
 {
     struct ctx *x = ctx_new(MOS_CSUM_VERIFY);
-    static uint8_t big[3000];
+    static uint8_t big[66000];
     memset(big, 'x', sizeof(big));
     struct pkt_spec s = tcp4();
     s.payload = big;
     s.payload_len = sizeof(big);
     size_t n = pkt_build(x->f, &s);
+    cr_assert_eq(n, 14 + 20 + 20 + sizeof(big));
     x->f[16] = x->f[17] = 0;
     fix_ip4_csum(x->f + 14);
+    /* the TCP checksum: pktbuild summed the real length, which is what a
+     * receiver of the 66040-byte datagram sums too */
     cr_assert_eq(dec(x, 1, x->f, n), DECODE_OK);
-    cr_assert_eq(x->p.payload_len, 3000);
-    cr_assert_eq(x->p.payload_wire_len, 3000);
+    cr_assert_eq(x->p.payload_len, sizeof(big));
+    cr_assert_eq(x->p.payload_wire_len, sizeof(big));
     cr_assert_eq(x->c.pkts_tcp, 1);
+    free(x);
+
+    /* 3000 bytes with length 0: nobody writes that; it is a length < IHL */
+    x = ctx_new(MOS_CSUM_VERIFY);
+    s.payload_len = 3000;
+    n = pkt_build(x->f, &s);
+    x->f[16] = x->f[17] = 0;
+    fix_ip4_csum(x->f + 14);
+    int rc = dec(x, 1, x->f, n);
+    EXPECT_DROP(x, rc, drop_ip_bad_len);
     free(x);
 }
 
@@ -936,6 +987,38 @@ Test(decode, udp_and_icmp)
     n = pkt_build(x->f, &s);
     rc = decode_frame(&x->d, 1, x->f, 34 + 2, (uint32_t)n, 0, &x->p);
     EXPECT_DROP(x, rc, drop_icmp_truncated);
+    free(x);
+}
+
+/* The UDP length field: beyond the IP payload (or < 8) is dropped like a
+ * receiver drops it; shorter leaves trailing bytes that are not payload. */
+Test(decode, udp_length_field)
+{
+    struct ctx *x = ctx_new(MOS_CSUM_IGNORE);
+    struct pkt_spec s = tcp4();
+    s.proto = 17;
+    size_t n = pkt_build(x->f, &s);
+    uint32_t ulen = 8 + (uint32_t)sizeof(PAY) - 1;
+    x->f[34 + 4] = (uint8_t)((ulen + 1) >> 8), x->f[34 + 5] = (uint8_t)(ulen + 1);
+    int rc = dec(x, 1, x->f, n);
+    EXPECT_DROP(x, rc, drop_udp_bad_len);
+    free(x);
+
+    x = ctx_new(MOS_CSUM_IGNORE);
+    n = pkt_build(x->f, &s);
+    x->f[34 + 4] = 0, x->f[34 + 5] = 7;
+    rc = dec(x, 1, x->f, n);
+    EXPECT_DROP(x, rc, drop_udp_bad_len);
+    free(x);
+
+    x = ctx_new(MOS_CSUM_IGNORE);
+    n = pkt_build(x->f, &s);
+    x->f[34 + 4] = 0, x->f[34 + 5] = 8 + 3; /* "GET" only */
+    cr_assert_eq(dec(x, 1, x->f, n), DECODE_OK);
+    cr_assert_eq(x->p.payload_len, 3);
+    cr_assert_eq(x->p.payload_wire_len, 3);
+    cr_assert_eq(memcmp(x->p.payload, "GET", 3), 0);
+    cr_assert_eq(x->p.l4_len, 11);
     free(x);
 }
 

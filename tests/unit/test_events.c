@@ -458,3 +458,147 @@ Test(events, reset_flow_ends_after_time_wait_timeout)
     cr_expect_eq(T.recs[0].event, MOS_ON_CONN_END);
     cr_expect_eq(T.recs[0].arg, FLOW_END_RESET);
 }
+
+/* Issue 10 defect 6: ppeek of bytes the buffer no longer holds answers
+ * MOS_E_OVERWRITTEN (it used to share -ENODATA with the end of input), and
+ * services on an ended flow answer MOS_E_FLOW_ENDED. rcvbuf 1024: 1500 bytes
+ * read as they arrive, so offsets below 1500 - 1024 = 476 are gone. */
+static struct mos_flow *g_flow;
+static void grab_handler(void *ctx, uint64_t handler, const struct mos_event *ev)
+{
+    uint8_t buf[2048];
+    g_flow = (struct mos_flow *)ev->flow;
+    if (ev->event == MOS_ON_CONN_NEW_DATA)
+        cr_assert_gt(core_peek(T.core, g_flow, ev->side, buf, sizeof buf), 0);
+    if (ev->event == MOS_ON_CONN_END) {
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 0, buf, 10), MOS_E_OVERWRITTEN);
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 475, buf, 10), MOS_E_OVERWRITTEN);
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 476, buf, 10), 10);
+        cr_expect_eq(core_ppeek(T.core, g_flow, MOS_SIDE_SVR, 1500, buf, 10), 0, "end of data: 0 bytes");
+        cr_expect_eq(core_flow_reset(T.core, g_flow), MOS_E_FLOW_ENDED);
+        cr_expect_eq(core_raise_event(T.core, g_flow, MOS_SIDE_CLI, MOS_UDE_FIRST), MOS_E_FLOW_ENDED);
+        T.n++;
+    }
+}
+
+Test(events, error_codes_of_stream_services)
+{
+    core_destroy(T.core);
+    struct mos_config cfg;
+    config_defaults(&cfg);
+    cfg.rcvbuf = 1024;
+    cr_assert_eq(core_create(&cfg, 0, &T.core), 0);
+    const int pairs[][2] = {{MOS_ON_CONN_NEW_DATA, MOS_HK_RCV}, {MOS_ON_CONN_END, MOS_HK_NONE}};
+    sock_with(pairs, 2, 1);
+    static char data[1501];
+    memset(data, 'd', 1500);
+    const struct etree_host host = {.ctx = &T, .filter = t_filter, .handler = grab_handler};
+    uint8_t buf[PKT_MAX];
+    const struct {
+        const char *src, *dst;
+        uint16_t sp, dp;
+        uint32_t seq, ack;
+        uint8_t fl;
+        const char *pl;
+    } pk[] = {
+        {C, S, CP, SP, 1000, 0, PKT_SYN, NULL},
+        {S, C, SP, CP, 5000, 1001, PKT_SYN | PKT_ACK, NULL},
+        {C, S, CP, SP, 1001, 5001, PKT_ACK, NULL},
+        {C, S, CP, SP, 1001, 5001, PKT_ACK | PKT_PSH, data},
+    };
+    for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++) {
+        struct pkt_spec s = {.src = pk[i].src, .dst = pk[i].dst, .sport = pk[i].sp, .dport = pk[i].dp,
+                             .seq = pk[i].seq, .ack = pk[i].ack, .flags = pk[i].fl, .payload = pk[i].pl,
+                             .payload_len = pk[i].pl ? (uint32_t)strlen(pk[i].pl) : 0};
+        size_t n = pkt_build(buf, &s);
+        g_ts += 1000000;
+        struct mos_frame fr = {.data = buf, .caplen = (uint32_t)n, .wirelen = (uint32_t)n, .ts_ns = g_ts, .linktype = 1};
+        cr_assert_geq(core_process_frame(T.core, &fr, &host), 0);
+    }
+    core_shutdown(T.core, &host);
+    cr_assert_eq(T.n, 1, "CONN_END handler ran %d times", T.n);
+}
+
+/* Issue 10 defect 7: a handler that ends many flows in one dispatch (a
+ * firewall resetting every flow it blocks, from one packet's event) queues
+ * more events than a batch holds: 300 flows x CONN_END at three hooks. None
+ * may be lost, each flow's CONN_END comes once per hook and last, and every
+ * ended flow is released (a later SYN on the same ports starts a new flow
+ * instead of waiting forever for the old one to be freed). */
+#define MANY 300
+static struct {
+    struct mos_flow *flows[MANY + 2];
+    int nflows;
+    int ends[MANY + 2][MOS_HK_COUNT];
+    int after_end[MANY + 2]; /* events of a flow after its first CONN_END */
+    bool reset_done;
+} M;
+
+/* The latest flow at that address: a freed flow's slot is reused. */
+static int many_index(const struct mos_flow *f)
+{
+    for (int i = M.nflows - 1; i >= 0; i--)
+        if (M.flows[i] == f)
+            return i;
+    return -1;
+}
+
+static void many_handler(void *ctx, uint64_t handler, const struct mos_event *ev)
+{
+    struct mos_flow *f = (struct mos_flow *)ev->flow;
+    if (ev->event == MOS_ON_CONN_START && ev->hook == MOS_HK_SND) {
+        cr_assert_lt(M.nflows, MANY + 2);
+        M.flows[M.nflows++] = f;
+        return;
+    }
+    int i = many_index(f);
+    if (i < 0)
+        return;
+    bool ended_before = M.ends[i][0] + M.ends[i][1] + M.ends[i][2] > 0;
+    if (ev->event == MOS_ON_CONN_END) {
+        M.ends[i][ev->hook]++;
+        return;
+    }
+    if (ended_before)
+        M.after_end[i]++;
+    if (ev->event == MOS_ON_PKT_IN && i == MANY && !M.reset_done) {
+        M.reset_done = true;
+        for (int k = 0; k < MANY; k++)
+            cr_assert_eq(core_flow_reset(T.core, M.flows[k]), 0, "reset of flow %d", k);
+    }
+}
+
+Test(events, many_flows_ended_by_one_handler, .timeout = 60)
+{
+    memset(&M, 0, sizeof(M));
+    const int pairs[][2] = {{MOS_ON_CONN_START, MOS_HK_SND}, {MOS_ON_PKT_IN, MOS_HK_SND},
+                            {MOS_ON_CONN_END, MOS_HK_SND}, {MOS_ON_CONN_END, MOS_HK_RCV},
+                            {MOS_ON_CONN_END, MOS_HK_NONE}};
+    sock_with(pairs, 5, 1);
+    const struct etree_host host = {.ctx = &T, .filter = t_filter, .handler = many_handler};
+    uint8_t buf[PKT_MAX];
+    for (int i = 0; i <= MANY + 1; i++) {
+        /* flows 0..MANY-1, then flow MANY whose packet triggers the resets,
+         * then a new SYN on flow 0's ports */
+        int port = i <= MANY ? 20000 + i : 20000;
+        struct pkt_spec s = {.src = C, .dst = S, .sport = (uint16_t)port, .dport = SP,
+                             .seq = (uint32_t)(1000 + i * 7919), .flags = PKT_SYN};
+        size_t n = pkt_build(buf, &s);
+        g_ts += 1000000;
+        struct mos_frame fr = {.data = buf, .caplen = (uint32_t)n, .wirelen = (uint32_t)n, .ts_ns = g_ts, .linktype = 1};
+        cr_assert_geq(core_process_frame(T.core, &fr, &host), 0);
+    }
+    cr_assert(M.reset_done);
+    cr_expect_eq(core_counters(T.core)->flows_created, MANY + 2, "the SYN after the resets starts a new flow");
+    for (int i = 0; i < MANY; i++) {
+        cr_expect(M.ends[i][MOS_HK_SND] == 1 && M.ends[i][MOS_HK_RCV] == 1 && M.ends[i][MOS_HK_NONE] == 1,
+                  "flow %d: CONN_END at SND/RCV/NONE %d/%d/%d times, want once each", i, M.ends[i][0],
+                  M.ends[i][1], M.ends[i][2]);
+        cr_expect_eq(M.after_end[i], 0, "flow %d: events after its CONN_END", i);
+    }
+    cr_expect_eq(core_counters(T.core)->flows_ended, MANY);
+    cr_expect_eq(core_counters(T.core)->ev_conn_end, MANY);
+    cr_expect_eq(core_counters(T.core)->ev_queue_lost, 0);
+    core_shutdown(T.core, &host);
+    cr_expect_eq(core_counters(T.core)->flows_ended, MANY + 2);
+}

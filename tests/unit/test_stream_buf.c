@@ -182,3 +182,95 @@ Test(stream_buf, grows_only_for_unread_bytes_and_history)
     cr_expect_eq(stream_buf_unread(&b), 100 * 1024);
     stream_buf_free(&b, NULL);
 }
+
+/* Issue 10 defect 1: a reader that keeps up leaves the ring at the 16 KiB
+ * history, wrapped (head > size) although size < cap. A later burst of
+ * unread bytes delivered in several appends (a hole filled, held segments
+ * drained one by one) grows it to 32 KiB with only 1000 bytes in the append
+ * that grows it: the ring then holds what the 16 KiB one held plus what was
+ * appended since, [39616, 61000) here, not the last 32 KiB. Worked by hand:
+ * 40 x 1000 read (head 40000), then 21 x 1000 unread; the append reaching
+ * 17000 unread (head 56000 -> 57000) grows; old tail 56000 - 16384 = 39616. */
+Test(stream_buf, growth_after_wrap_claims_only_copied_bytes)
+{
+    struct stream_buf b;
+    stream_buf_init(&b, 256 * 1024);
+    uint8_t out[1000];
+    for (uint64_t off = 0; off < 40000; off += 1000) {
+        append_pattern(&b, off, 1000);
+        cr_assert_eq(stream_buf_consume(&b, out, sizeof out), 1000);
+    }
+    cr_assert_eq(b.size, STREAM_BUF_HISTORY);
+    for (uint64_t off = 40000; off < 61000; off += 1000)
+        append_pattern(&b, off, 1000);
+    cr_assert_eq(b.size, 32768);
+    cr_assert_eq(b.lost, 0);
+    /* A retransmission of bytes older than the copied range, with the
+     * original bytes, is not comparable (0 compared), never "different". */
+    uint8_t orig[1000];
+    for (int i = 0; i < 1000; i++)
+        orig[i] = pat(30000 + (uint64_t)i);
+    bool differ = true;
+    cr_expect_eq(stream_buf_compare(&b, 30000, orig, 1000, &differ), 0);
+    cr_expect_not(differ, "the original bytes compared as different");
+    cr_assert_eq(stream_buf_held_from(&b), 39616, "held_from %llu", (unsigned long long)stream_buf_held_from(&b));
+    /* Every byte claimed as held is the byte written there. */
+    for (uint64_t off = stream_buf_held_from(&b); off < b.head; off += 500) {
+        uint8_t got[500];
+        uint32_t n = stream_buf_copy(&b, off, got, 500);
+        cr_assert_gt(n, 0);
+        for (uint32_t i = 0; i < n; i++)
+            cr_assert_eq(got[i], pat(off + i), "byte %llu", (unsigned long long)(off + i));
+    }
+    /* Straddling the oldest held byte: only the held tail is compared. */
+    for (int i = 0; i < 1000; i++)
+        orig[i] = pat(39000 + (uint64_t)i);
+    cr_assert_eq(stream_buf_compare(&b, 39000, orig, 1000, &differ), 1000 - 616);
+    cr_assert_not(differ);
+    /* The unread bytes are all there, in order. */
+    cr_assert_eq(stream_buf_unread(&b), 21000);
+    for (uint64_t off = 40000; off < 61000; off += 1000) {
+        cr_assert_eq(stream_buf_consume(&b, out, sizeof out), 1000);
+        for (int i = 0; i < 1000; i++)
+            cr_assert_eq(out[i], pat(off + (uint64_t)i));
+    }
+    stream_buf_free(&b, NULL);
+}
+
+/* Growth by several doublings at once after a wrap (the 16 KiB ring jumps to
+ * 64 KiB for a 40000-byte unread burst appended as one block): the held
+ * range is the old ring's bytes plus the block, nothing older. */
+Test(stream_buf, multi_step_growth_after_wrap)
+{
+    struct stream_buf b;
+    stream_buf_init(&b, 256 * 1024);
+    uint8_t out[1000];
+    for (uint64_t off = 0; off < 20000; off += 1000) {
+        append_pattern(&b, off, 1000);
+        cr_assert_eq(stream_buf_consume(&b, out, sizeof out), 1000);
+    }
+    cr_assert_eq(b.size, STREAM_BUF_HISTORY);
+    /* 9000 unread, then 31000 more in four appends of <= 9000 */
+    for (uint64_t off = 20000; off < 60000;) {
+        uint32_t n = off + 9000 <= 60000 ? 9000 : (uint32_t)(60000 - off);
+        append_pattern(&b, off, n);
+        off += n;
+    }
+    cr_assert_eq(b.size, 65536);
+    /* by hand: at head 29000 the 16 KiB ring holds [12616, 29000); the next
+     * append (unread 18000) grows it to 32 KiB, which holds [12616, 38000);
+     * the third (head 47000) overwrites up to 47000 - 32768 = 14232; the
+     * fourth (unread 36000) grows it to 64 KiB holding [14232, 56000); the
+     * last one adds up to 60000. */
+    cr_assert_eq(stream_buf_held_from(&b), 14232);
+    bool differ = true;
+    for (uint64_t off = 0; off < 60000; off += 1000) {
+        uint8_t orig[1000];
+        for (int i = 0; i < 1000; i++)
+            orig[i] = pat(off + (uint64_t)i);
+        uint32_t want = off >= 14232 ? 1000 : off + 1000 > 14232 ? (uint32_t)(off + 1000 - 14232) : 0;
+        cr_assert_eq(stream_buf_compare(&b, off, orig, 1000, &differ), want, "off %llu", (unsigned long long)off);
+        cr_assert_not(differ, "off %llu compared as different", (unsigned long long)off);
+    }
+    stream_buf_free(&b, NULL);
+}

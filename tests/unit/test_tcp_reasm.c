@@ -599,3 +599,70 @@ Test(reasm, storage_toggled_repeatedly_with_held_data)
     tcp_reasm_flush(&r, &c.pool, &res);
     cr_assert_eq(c.pool.held, 0);
 }
+
+/* Issue 10 defect 1, at the reassembly level: Linux TCP through a reordering
+ * path. The receiver's script reads every new byte (the ring stays at the
+ * 16 KiB history and wraps), then 20 segments arrive ahead of a lost one and
+ * are held; the repacketized retransmission fills the hole and the held
+ * bytes drain as one burst of unread bytes, growing the ring. Retransmitted
+ * copies of earlier bytes, identical to the originals, must never be called
+ * inconsistent: compared where the original is still held, unverifiable
+ * where it is not. The same traffic without a reader gives the same verdicts
+ * on consistency (0 inconsistent); a genuinely different copy is flagged by
+ * both. Every count below is worked out from the offsets by hand. */
+static uint8_t bpat(uint64_t off) { return (uint8_t)('a' + off % 26); }
+
+static void seg_at(uint64_t off, uint32_t n, bool corrupt)
+{
+    uint8_t tmp[2000];
+    cr_assert(n <= sizeof tmp);
+    for (uint32_t i = 0; i < n; i++)
+        tmp[i] = bpat(off + i);
+    if (corrupt)
+        tmp[n / 2] = 'X';
+    struct reasm_result res = {0};
+    tcp_reasm_insert(&r, &c.pool, SEQ(off), tmp, n, &res);
+}
+
+static void reordered_burst(bool reader)
+{
+    tcp_reasm_free(&r, &c.pool);
+    setup_policy(MOS_OVERLAP_FIRST, 256 * 1024, 1024 * 1024, 0);
+    static char big[70000];
+    for (uint64_t off = 0; off < 40000; off += 1000) {
+        seg_at(off, 1000, false);
+        if (reader)
+            cr_assert_eq(sb_read(&r, big, sizeof big), 1000);
+    }
+    for (uint64_t off = 41000; off < 61000; off += 1000) /* ahead of the lost 40000 */
+        seg_at(off, 1000, false);
+    cr_assert_eq(r.ooo_held, 20000);
+    seg_at(40000, 2000, false); /* repacketized: the hole and the first held segment */
+    cr_assert_eq(r.next, 61000);
+    cr_assert_eq(c.ctr.reasm_rexmit, 1);
+    cr_assert_eq(c.ctr.reasm_rexmit_inconsistent, 0);
+    /* identical copies of bytes delivered long before the burst, and of
+     * bytes that were held out of order */
+    seg_at(30000, 2000, false);
+    seg_at(20000, 1500, false);
+    seg_at(39000, 1000, false);
+    seg_at(45000, 2000, false);
+    cr_assert_eq(c.ctr.reasm_rexmit, 5);
+    cr_expect_eq(c.ctr.reasm_rexmit_inconsistent, 0, "%s: identical retransmissions flagged inconsistent",
+                 reader ? "reader" : "no reader");
+    /* with a reader the ring holds [39616, 61000) (16 KiB history before the
+     * burst, see test_stream_buf.c): 30000 and 20000 are gone, 39000 is held
+     * from 39616 on; without one it holds everything */
+    cr_expect_eq(c.ctr.reasm_rexmit_unverifiable, reader ? 3 : 0);
+    /* a genuinely different copy, still held: flagged with or without a reader */
+    seg_at(50000, 1000, true);
+    cr_expect_eq(c.ctr.reasm_rexmit_inconsistent, 1);
+    if (reader) {
+        cr_assert_eq(sb_read(&r, big, sizeof big), 21000);
+        for (int i = 0; i < 21000; i++)
+            cr_assert_eq((uint8_t)big[i], bpat(40000 + (uint64_t)i), "byte %d", 40000 + i);
+    }
+}
+
+Test(reasm, reader_then_reordered_burst_no_false_inconsistent) { reordered_burst(true); }
+Test(reasm, no_reader_same_traffic_same_verdicts) { reordered_burst(false); }

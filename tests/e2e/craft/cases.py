@@ -240,7 +240,7 @@ def syn_flood(w):
 def malformed(w):
     """One valid connection with malformed packets of another 4-tuple
     between its packets. The valid flow must come out intact; the broken
-    packets are dropped (or, for a total length beyond the frame, clipped)."""
+    packets are dropped."""
     v = Conn(w, cli=("198.18.0.1", 40020))
     bad_src, dst = "198.18.0.66", "198.18.0.2"
     good_tcp = tcp(bad_src, dst, 41000, 80, 1, 0, SYN)
@@ -275,13 +275,94 @@ def malformed(w):
     w.packet(eth(ipv4(bad_src, dst, 6, good_tcp)), caplen=8)
     # caplen 0
     w.packet(b"", wirelen=60)
-    # total length beyond the frame: a SYN claiming 1000 bytes (processed, clipped)
+    # total length beyond the frame in a complete record: a SYN claiming
+    # 1000 bytes (dropped: no receiver accepts it, drop_ip_len_beyond_frame)
     w.packet(eth(ipv4(bad_src, dst, 6, tcp(bad_src, dst, 41005, 80, 1, 0, SYN), total_len=1000)))
+
+
+def burst_bytes(off, n):
+    """The client's stream in the reorder_burst cases: byte i is 'a' + i % 26."""
+    return bytes(97 + (off + i) % 26 for i in range(n))
+
+
+def reorder_burst_traffic(w, port, forged_at=None):
+    """Linux TCP through a reordering path (issue 10, defect 1). c2s: 40
+    in-order segments of 1000 bytes [0,40000), each acked; the segment at
+    40000 is late: [41000,61000) arrive first as 20 segments and are held,
+    the server repeating its ack of 40000; then a repacketized
+    retransmission [40000,42000) fills the hole (1 rexmit: [41000,42000) is
+    held) and the server acks 61000. Then duplicated copies of delivered
+    bytes arrive: [30000,32000), [39000,40000), [45000,47000) (3 rexmits).
+    All copies equal the originals unless forged_at is given: then one more
+    copy [forged_at, forged_at+1000) with its middle byte changed (a 5th
+    rexmit, inconsistent). The server answers "ok\n"; normal close.
+
+    A script that reads every new byte keeps the ring small (the 16 KiB
+    history, wrapped); the 21000 bytes that become readable at once make it
+    grow, and the ring then holds [39616, 61000) (worked out in
+    tests/unit/test_stream_buf.c): [30000,32000) is unverifiable,
+    [39000,40000) is compared from 39616 on (unverifiable too, as not all of
+    it could be compared), the rest is compared. A script that reads
+    nothing keeps all 61000 bytes (below the 256K rcvbuf): all compared."""
+    c = Conn(w, cli=("198.18.0.1", port))
+    c.handshake()
+    for off in range(0, 40000, 1000):
+        c.seg(C, PSH | ACK, burst_bytes(off, 1000))
+        c.seg(S, ACK)
+    for off in range(41000, 61000, 1000):
+        c.seg(C, PSH | ACK, burst_bytes(off, 1000), seq=c.rel(C, off), advance=False)
+        c.seg(S, ACK)                                   # still acks 40000
+    c.seg(C, PSH | ACK, burst_bytes(40000, 2000), seq=c.rel(C, 40000), advance=False)
+    c.nxt[C] = c.rel(C, 61000)
+    c.seg(S, ACK)                                       # acks 61000
+    for off, n in ((30000, 2000), (39000, 1000), (45000, 2000)):
+        c.seg(C, PSH | ACK, burst_bytes(off, n), seq=c.rel(C, off), advance=False)
+    if forged_at is not None:
+        data = bytearray(burst_bytes(forged_at, 1000))
+        data[500] = ord("X")
+        c.seg(C, PSH | ACK, bytes(data), seq=c.rel(C, forged_at), advance=False)
+    c.seg(S, ACK)
+    c.seg(S, PSH | ACK, b"ok\n")
+    c.seg(C, ACK)
+    c.close()
+
+
+def reorder_burst(w):
+    """See reorder_burst_traffic: identical retransmissions only."""
+    reorder_burst_traffic(w, 40030)
+
+
+def reorder_burst_tunnel(w):
+    """The same traffic plus a genuinely different copy of [50000,51000)
+    (still held by both kinds of script): exactly one inconsistent rexmit."""
+    reorder_burst_traffic(w, 40031, forged_at=50000)
+
+
+def forged_length(w):
+    """Issue 10, defect 3: a forged segment at the next sequence number whose
+    IPv4 total length claims 10 bytes more than the frame holds, in a
+    complete record (caplen == len: no capture cut). No receiver's IP layer
+    accepts it, so it must be dropped (drop_ip_len_beyond_frame) and the
+    genuine segment that follows is new data, not a retransmission.
+    c2s: "hello " [0,6), forged "EVIL!!" at [6,12), genuine "world\n" [6,12).
+    Expect "hello world\n", 0 rexmits, 0 inconsistent."""
+    c = Conn(w, cli=("198.18.0.1", 40032))
+    c.handshake()
+    c.seg(C, PSH | ACK, b"hello ")
+    (sip, sp), (dip, dp) = c.ep
+    t = tcp(sip, dip, sp, dp, c.nxt[C], c.nxt[S], PSH | ACK, b"EVIL!!")
+    w.packet(eth(ipv4(sip, dip, 6, t, ident=999, total_len=20 + len(t) + 10)))
+    c.seg(C, PSH | ACK, b"world\n")
+    c.seg(S, ACK)
+    c.seg(S, PSH | ACK, b"ok\n")
+    c.seg(C, ACK)
+    c.close()
 
 
 CASES = {f.__name__: f for f in (tunneling, overlaps, keepalive, midstream, simultaneous_open,
                                    simultaneous_close, ipv4_fragments, seq_wrap, gap_acked,
-                                   vlan_collision, rst_window, port_reuse, syn_flood, malformed)}
+                                   vlan_collision, rst_window, port_reuse, syn_flood, malformed,
+                                   reorder_burst, reorder_burst_tunnel, forged_length)}
 
 
 def extra_inputs(outdir):

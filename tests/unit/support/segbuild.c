@@ -57,6 +57,10 @@ const char *sb_check(const struct tcp_reasm *r)
 {
     if (r->next - r->gap_bytes != r->buf.head)
         return "next - gap_bytes != buf.head";
+    if (!(r->buf.tail <= r->buf.read && r->buf.read <= r->buf.head))
+        return "stream_buf: not tail <= read <= head";
+    if (r->buf.head - r->buf.tail > r->buf.size)
+        return "stream_buf: holds more than its size";
     uint64_t held = 0, prev_end = r->next;
     for (const struct reasm_seg *s = r->ooo; s; s = s->next) {
         if (s->off <= r->next)
