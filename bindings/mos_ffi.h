@@ -141,6 +141,13 @@ int mos_flow_info(struct mos_core *c, struct mos_flow *f, struct mos_ffi_flow *o
 int mos_flow_gaps(struct mos_core *c, struct mos_flow *f, int side, uint64_t *out, uint32_t n);
 /* "198.18.0.1:80", "[2001:db8::1]:80" for endpoint `side`; returns length. */
 int mos_flow_endpoint(struct mos_core *c, struct mos_flow *f, int side, char *buf, uint32_t len);
+/* The flow's uid, unique across cores, instances (core.instance_id) and
+ * restarts: "C" + 22 base62 digits (core/flow_uid.h); needs len >= 24.
+ * Returns the length (23). */
+int mos_flow_uid(struct mos_core *c, struct mos_flow *f, char *buf, uint32_t len);
+/* The flow's Community ID v1 ("1:" + base64 SHA-1, core.community_id_seed;
+ * core/community_id.h); needs len >= 31. Returns the length (30). */
+int mos_flow_community_id(struct mos_core *c, struct mos_flow *f, char *buf, uint32_t len);
 int mos_flow_drop(struct mos_core *c, struct mos_flow *f);
 int mos_flow_reset(struct mos_core *c, struct mos_flow *f);
 /* Inline: replace `remove` bytes at `off` of `part` (1 IP header, 2 TCP

@@ -89,6 +89,8 @@ enum mtcp_sockopt {
     MOS_INFO_SVRBUF,
     MOS_FRAGINFO_CLIBUF,     /* struct tcp_gap_info[] (get): the holes, stream offsets */
     MOS_FRAGINFO_SVRBUF,
+    MOS_FLOW_UID,            /* char[] (get): the flow's uid, NUL-terminated (24 bytes) */
+    MOS_FLOW_COMMUNITY_ID,   /* char[] (get): its Community ID v1, NUL-terminated (31 bytes) */
 };
 #define MOS_OVERLAP_POLICY_FIRST 0
 #define MOS_OVERLAP_POLICY_LAST 1

@@ -48,6 +48,7 @@ enum ktype {
     T_STRENUM,  /* char[size] restricted to choices */
     T_INPUT,    /* repeatable: appends to inputs[] */
     T_PAIR,     /* repeatable: "A,B" appends to inline_pairs[] */
+    T_SHARD,    /* "I/N": uint32_t[2] {I, N}, 0 <= I < N <= max */
 };
 
 struct key {
@@ -88,6 +89,10 @@ static const struct key keys[] = {
      "VLAN ids are part of the flow key (false: a connection tagged on one direction only is one flow)"},
     {"core.overlap", T_ENUM, OFF(overlap), SZ(overlap), 0, 1, overlap_names, "first",
      "overlapping retransmitted bytes: keep the first or the last copy"},
+    {"core.instance_id", T_U32, OFF(instance_id), SZ(instance_id), 0, 65535, NULL, "0",
+     "this instance's number inside flow uids: give instances running at once distinct ones"},
+    {"core.community_id_seed", T_U32, OFF(community_id_seed), SZ(community_id_seed), 0, 65535, NULL, "0",
+     "seed of the Community ID flow hash (every tool that joins on it must use the same)"},
 
     {"tcp.timeout_syn", T_DUR_NS, OFF(timeout_syn), SZ(timeout_syn), NS_MS, 86400 * NS_S, NULL, "30s",
      "idle timeout of a half-open connection"},
@@ -127,6 +132,9 @@ static const struct key keys[] = {
     {"io.snaplen", T_U32, OFF(snaplen), SZ(snaplen), 64, 262144, NULL, "65535", "bytes captured per frame"},
     {"io.dpdk_eal", T_STR, OFF(dpdk_eal), SZ(dpdk_eal), 0, 0, NULL, NULL,
      "DPDK EAL arguments, space separated"},
+    /* 1024 shards: far more machines than one mirrored link can feed */
+    {"io.shard", T_SHARD, OFF(shard), SZ(shard), 1, 1024, NULL, "0/1",
+     "I/N: keep only the flows whose symmetric hash falls in shard I of N (0-based)"},
 
     {"log.level", T_ENUM, OFF(log_level), SZ(log_level), 0, 3, level_names, "warn",
      "error, warn, info or debug"},
@@ -431,6 +439,7 @@ static const char *type_hint(const struct key *k)
     case T_DUR_MS: return "a duration like 30s";
     case T_SIZE32:
     case T_SIZE64: return "a size like 256K";
+    case T_SHARD: return "I/N with 0 <= I < N";
     default: return "a value";
     }
 }
@@ -511,6 +520,19 @@ static int set_key(struct mos_config *c, const struct key *k, const char *v, con
     case T_SIZE64:
         rc = parse_size(v, &n);
         break;
+    case T_SHARD: {
+        const char *p = v;
+        uint64_t i = 0, cnt = 0;
+        if (!parse_u64(&p, &i) || *p++ != '/' || !parse_u64(&p, &cnt) || *p != '\0' || i >= cnt) {
+            seterr(err, errlen, "%s: %s: expected %s, got '%s'", loc, k->name, type_hint(k), v);
+            return -EINVAL;
+        }
+        if ((rc = check_range(k, cnt, loc, err, errlen)) < 0)
+            return rc;
+        ((uint32_t *)field)[0] = (uint32_t)i;
+        ((uint32_t *)field)[1] = (uint32_t)cnt;
+        return 0;
+    }
     case T_STR:
         if (strlen(v) >= k->size) {
             seterr(err, errlen, "%s: %s: value too long (max %zu characters)", loc, k->name, k->size - 1);
@@ -807,6 +829,14 @@ int config_validate(const struct mos_config *c, char *err, size_t errlen)
                 return -EINVAL;
             }
             continue;
+        case T_SHARD: {
+            const uint32_t *sh = (const uint32_t *)field;
+            if (sh[1] < k->min || sh[1] > k->max || sh[0] >= sh[1]) {
+                seterr(err, errlen, "%s: invalid value %u/%u", k->name, sh[0], sh[1]);
+                return -EINVAL;
+            }
+            continue;
+        }
         default: continue;
         }
         int rc = check_range(k, v, "config", err, errlen);
@@ -852,6 +882,9 @@ static void key_value_text(const struct mos_config *c, const struct key *k, char
     case T_DUR_MS: fmt_num(k, *(const uint32_t *)field, buf, n); break;
     case T_DUR_NS:
     case T_SIZE64: fmt_num(k, *(const uint64_t *)field, buf, n); break;
+    case T_SHARD:
+        snprintf(buf, n, "%u/%u", ((const uint32_t *)field)[0], ((const uint32_t *)field)[1]);
+        break;
     default: snprintf(buf, n, "%s", field); break;
     }
 }
@@ -891,7 +924,7 @@ void config_help(FILE *out)
     static const char *const tname[] = {
         [T_U32] = "integer",   [T_BOOL] = "bool",      [T_ENUM] = "choice",     [T_DUR_NS] = "duration",
         [T_DUR_MS] = "duration", [T_SIZE32] = "size",  [T_SIZE64] = "size",     [T_STR] = "string",
-        [T_STRENUM] = "choice", [T_INPUT] = "input",   [T_PAIR] = "pair",
+        [T_STRENUM] = "choice", [T_INPUT] = "input",   [T_PAIR] = "pair",     [T_SHARD] = "I/N",
     };
     for (size_t i = 0; i < NKEYS; i++) {
         const struct key *k = &keys[i];

@@ -31,6 +31,10 @@ struct mos_config {
     bool vlan_tracking;           /* VLAN ids in the flow key (Suricata's vlan.use-for-tracking); default true */
     int checksum;                 /* enum mos_checksum_policy; default auto */
     int overlap;                  /* enum mos_overlap_policy; default first */
+    uint32_t instance_id;         /* in flow uids (flow_uid.h); default 0 */
+    uint32_t community_id_seed;   /* Community ID seed (community_id.h); default 0 */
+    uint64_t run_ms;              /* not a key: run start, ms since the epoch, for uids;
+                                     0 = taken by core_create */
     /* [tcp] timeouts in ns */
     uint64_t timeout_syn;         /* half-open; default 30 s */
     uint64_t timeout_established; /* default 300 s */
@@ -55,6 +59,7 @@ struct mos_config {
     char bpf[MOS_CONFIG_STR];     /* capture filter for live inputs */
     uint32_t snaplen;             /* default 65535 */
     char dpdk_eal[1024];          /* EAL arguments, space separated */
+    uint32_t shard[2];            /* {I, N}: keep shard I of N (flow_hash_split); default 0/1 */
     /* [log] */
     int log_level;                /* 0 error, 1 warn, 2 info, 3 debug; default 1 */
     char log_file[MOS_CONFIG_STR];/* empty: stderr */

@@ -13,6 +13,7 @@
 #define MOS_COUNTER_LIST(X)                                                    \
     /* input */                                                                \
     X(pkts_in)               /* frames handed to the core */                   \
+    X(pkts_other_shard)      /* frames of other shards (io.shard): not in pkts_in */ \
     X(bytes_in)              /* their wire length */                           \
     X(pkts_ipv4) X(pkts_ipv6) X(pkts_tcp) X(pkts_udp) X(pkts_icmp)             \
     X(pkts_other_l3)         /* ARP, LLDP...: counted, not an error */         \

@@ -38,8 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine_priv.h"
+#include "shard.h"
 
 /* ------------------------------------------------------------- lifecycle */
 
@@ -51,6 +53,11 @@ int core_create(const struct mos_config *cfg, int core_id, struct mos_core **out
     c->cfg = *cfg;
     c->id = core_id;
     c->next_flow_id = 1;
+    if (c->cfg.run_ms == 0) { /* the host sets it once for all cores; C API users may not */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        c->cfg.run_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    }
     if (core_events_reserve(&c->evq, &c->evq_cap, EVQ_BATCH) < 0) {
         free(c);
         return -ENOMEM;
@@ -236,6 +243,27 @@ static void prefetch_ahead(struct mos_core *c, int i)
         flow_table_prefetch_flow(c->ft, c->fhash[i]);
 }
 
+#define SHARD_SKIP_ROUNDS 512 /* bursts of other shards' frames read in one go (~32k frames) */
+
+/* One rx_burst, less the frames of other shards (io.shard, shard.c). A
+ * burst of other shards' frames only is not returned as "nothing right
+ * now" while the input goes on: read on, up to SHARD_SKIP_ROUNDS bursts
+ * (~32k frames), after which 0 lets the host poll its signals. */
+static int read_burst(struct mos_core *c)
+{
+    for (int round = 0;; round++) {
+        int n = c->io->rx_burst(c->io, c->frames, BURST);
+        core_account_io(c);
+        if (n <= 0 || c->cfg.shard[1] <= 1)
+            return n;
+        bool inline_mode = c->io->tx && c->cfg.npairs > 0;
+        n = shard_keep(c->frames, n, c->cfg.shard[0], c->cfg.shard[1], inline_mode ? c->io : NULL,
+                       &c->ctr.pkts_other_shard, &c->ctr.pkts_dropped_io);
+        if (n > 0 || round == SHARD_SKIP_ROUNDS)
+            return n;
+    }
+}
+
 static bool next_frame(struct mos_core *c, int *rc)
 {
     if (c->injected) {
@@ -252,8 +280,7 @@ static bool next_frame(struct mos_core *c, int *rc)
         *rc = c->io_eof ? MOS_IO_EOF : 0;
         return false;
     }
-    int n = c->io->rx_burst(c->io, c->frames, BURST);
-    core_account_io(c);
+    int n = read_burst(c);
     if (n > 0) {
         c->nframes = n;
         prefetch_burst(c);

@@ -37,4 +37,17 @@ static inline unsigned flow_hash_worker(uint32_t h, unsigned n)
     return (unsigned)(((uint64_t)h * n) >> 32);
 }
 
+/* Shards first, then workers: of `nshards` instances (io.shard) running
+ * `nworkers` workers each, hash h belongs to shard flow_hash_worker(h,
+ * nshards) and, inside that shard, to the worker below. Both come from one
+ * split of the hash range into nshards * nworkers equal slices (slice g is
+ * shard g / nworkers, worker g % nworkers), so with one shard the worker is
+ * flow_hash_worker(h, nworkers), and the flows of one shard spread evenly
+ * over its workers (taking the worker from the same high bits as the shard
+ * would put all of a shard's flows on one worker). */
+static inline unsigned flow_hash_split_worker(uint32_t h, unsigned nshards, unsigned nworkers)
+{
+    return (unsigned)((((uint64_t)h * nshards * nworkers) >> 32) % nworkers);
+}
+
 #endif

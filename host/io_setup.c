@@ -116,6 +116,7 @@ struct io_setup {
     struct mos_io *txio;        /* inline: sends the workers' tx records (a src) */
     struct ring *rings[HOST_MAX_CORES];
     unsigned nworkers;
+    unsigned nshards;           /* io.shard's N: workers split inside the shard */
     pthread_t reader;
     bool reader_started;
     _Atomic int stop;
@@ -360,7 +361,7 @@ static void *reader_main(void *arg)
             }
             for (int i = 0; i < n; i++) {
                 const struct mos_frame *f = &frames[i];
-                ring_push(s, s->rings[io_share_worker(f, s->nworkers)], f);
+                ring_push(s, s->rings[io_share_worker(f, s->nshards, s->nworkers)], f);
             }
             work += n;
         }
@@ -451,7 +452,7 @@ static int open_offline(struct mos_host *h, struct io_setup *s, const char *path
         struct mos_io *io = NULL;
         int rc = io_pcap_open_offline(path, &io, err, sizeof(err));
         if (rc == 0 && shared)
-            rc = io_share_wrap(io, w, h->ncores, &io);
+            rc = io_share_wrap(io, w, h->cfg.shard[1], h->ncores, &io);
         if (rc < 0) {
             fprintf(stderr, "mos-lua: %s: %s\n", path, err[0] ? err : strerror(-rc));
             return HOST_EXIT_RUNTIME;
@@ -677,6 +678,7 @@ int io_setup_open(struct mos_host *h)
     }
     h->ios = s;
     s->nworkers = h->ncores;
+    s->nshards = h->cfg.shard[1];
     const char *spec = NULL;
     bool pairs = false;
     if (h->capture) {

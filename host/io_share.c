@@ -30,7 +30,7 @@
 struct share_io {
     struct mos_io io;          /* first: the public handle */
     struct mos_io *inner;
-    unsigned worker, nworkers;
+    unsigned worker, nshards, nworkers;
     char name[96];
 };
 
@@ -46,7 +46,7 @@ static int share_rx_burst(struct mos_io *io, struct mos_frame *frames, int max)
         }
         int k = 0;
         for (int i = 0; i < n; i++) {
-            if (io_share_worker(&frames[i], sh->nworkers) != sh->worker)
+            if (io_share_worker(&frames[i], sh->nshards, sh->nworkers) != sh->worker)
                 continue;
             if (k != i)
                 frames[k] = frames[i];
@@ -66,7 +66,7 @@ static void share_close(struct mos_io *io)
     free(sh);
 }
 
-int io_share_wrap(struct mos_io *inner, unsigned worker, unsigned nworkers, struct mos_io **out)
+int io_share_wrap(struct mos_io *inner, unsigned worker, unsigned nshards, unsigned nworkers, struct mos_io **out)
 {
     struct share_io *sh = calloc(1, sizeof(*sh));
     if (!sh) {
@@ -76,6 +76,7 @@ int io_share_wrap(struct mos_io *inner, unsigned worker, unsigned nworkers, stru
     }
     sh->inner = inner;
     sh->worker = worker;
+    sh->nshards = nshards;
     sh->nworkers = nworkers;
     snprintf(sh->name, sizeof(sh->name), "%.64s (worker %u/%u)", inner->name ? inner->name : "input",
              worker, nworkers);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host.h"
 #include "io_setup.h"
@@ -254,6 +255,10 @@ int main(int argc, char **argv)
         return HOST_EXIT_USAGE;
     if (load_config(h, ov, nov) < 0)
         return HOST_EXIT_USAGE;
+    /* one run start for every core's flow uids (core/flow_uid.c) */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    h->cfg.run_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
     int rc = io_setup_open(h);
     if (rc != HOST_EXIT_OK) {
         io_setup_close(h);

@@ -40,6 +40,16 @@ local function endpoint(f, side)
   if n < 0 then return nil end
   return ffi.string(str_buf, n)
 end
+-- Flow identity (core/flow_uid.c, core/community_id.c): computed when asked.
+function getters.uid(f)
+  local n = C.mos_flow_uid(R.core, f, str_buf, 80)
+  return n >= 0 and ffi.string(str_buf, n) or nil
+end
+function getters.community_id(f)
+  local n = C.mos_flow_community_id(R.core, f, str_buf, 80)
+  return n >= 0 and ffi.string(str_buf, n) or nil
+end
+
 function getters.client(f) return endpoint(f, 0) end
 function getters.server(f) return endpoint(f, 1) end
 
