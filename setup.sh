@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
   build-essential cmake pkg-config git
   libpcap-dev libluajit-5.1-dev luajit libxxhash-dev libhyperscan-dev nettle-dev
+  libhiredis-dev redis-server
   libcriterion-dev lua-busted lua-cjson
   dpdk dpdk-dev libdpdk-dev
   tshark tcpflow python3 iproute2 curl time ethtool

@@ -65,6 +65,8 @@ static const char *const csum_names[] = {"auto", "verify", "ignore", NULL};
 static const char *const overlap_names[] = {"first", "last", NULL};
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const herr_names[] = {"pass", "drop", NULL};
+static const char *const output_names[] = {"file", "stderr", "unix-stream", "unix-dgram", "syslog", "redis", NULL};
+static const char *const redis_mode_names[] = {"list", "stream", NULL};
 
 #define OFF(f) offsetof(struct mos_config, f)
 #define SZ(f) sizeof(((struct mos_config *)0)->f)
@@ -138,7 +140,22 @@ static const struct key keys[] = {
 
     {"log.level", T_ENUM, OFF(log_level), SZ(log_level), 0, 3, level_names, "warn",
      "error, warn, info or debug"},
-    {"log.file", T_STR, OFF(log_file), SZ(log_file), 0, 0, NULL, NULL, "log file (empty: stderr)"},
+    {"log.file", T_STR, OFF(log_file), SZ(log_file), 0, 0, NULL, NULL,
+     "log file for output = file (empty: stderr); reopened on SIGHUP"},
+    {"log.output", T_STRENUM, OFF(log_output), SZ(log_output), 0, 0, output_names, "file",
+     "where JSON log lines go: file, stderr, unix-stream, unix-dgram, syslog or redis"},
+    {"log.socket", T_STR, OFF(log_socket), SZ(log_socket), 0, 0, NULL, NULL,
+     "Unix socket path for unix-stream, unix-dgram and syslog (empty for syslog: /dev/log)"},
+    {"log.redis", T_STR, OFF(log_redis), SZ(log_redis), 0, 0, NULL, "127.0.0.1:6379",
+     "redis server as HOST:PORT"},
+    {"log.redis_key", T_STR, OFF(log_redis_key), SZ(log_redis_key), 0, 0, NULL, "mos-lua",
+     "redis key the records are appended to"},
+    {"log.redis_mode", T_STRENUM, OFF(log_redis_mode), SZ(log_redis_mode), 0, 0, redis_mode_names, "list",
+     "list (RPUSH) or stream (XADD, field \"event\")"},
+    /* 64K: a few hundred records; 1G: beyond that an absent sink is better
+     * told by drops than hidden by memory growth */
+    {"log.buffer", T_SIZE64, OFF(log_buffer), SZ(log_buffer), 64 * KIB, GIB, NULL, "8M",
+     "record bytes held while the output is slow or away; beyond, records are dropped and counted"},
 
     {"lua.handler_timeout", T_DUR_MS, OFF(handler_timeout_ms), SZ(handler_timeout_ms), 0, 3600 * 1000, NULL,
      "2s", "interrupt a handler running longer than this (0: never)"},

@@ -63,6 +63,12 @@ struct mos_config {
     /* [log] */
     int log_level;                /* 0 error, 1 warn, 2 info, 3 debug; default 1 */
     char log_file[MOS_CONFIG_STR];/* empty: stderr */
+    char log_output[16];          /* file|stderr|unix-stream|unix-dgram|syslog|redis (host/log_sink.c) */
+    char log_socket[MOS_CONFIG_STR]; /* unix-* and syslog socket path */
+    char log_redis[MOS_CONFIG_STR];  /* HOST:PORT */
+    char log_redis_key[MOS_CONFIG_STR];
+    char log_redis_mode[16];      /* list|stream */
+    uint64_t log_buffer;          /* bytes of records held before dropping */
     /* [lua] */
     uint32_t handler_timeout_ms;  /* a handler running longer is interrupted; default 2000 */
     char on_handler_error[16];    /* "pass" or "drop" (inline); default "pass" */

@@ -77,6 +77,7 @@ struct mos_host {
     uint64_t once_seen[HOST_ONCE_SLOTS]; /* hashes of messages already printed */
     unsigned once_n;
     struct io_setup *ios;    /* inputs of every worker (io_setup.c) */
+    struct log_sink *log;    /* the log output (log_sink.c) */
     /* watchdog.c: the monitor thread (handler timeouts, --watch) */
     unsigned reload_requests;          /* bumped by the monitor on a --watch change */
     pthread_t wd_thread;
@@ -87,6 +88,8 @@ struct mos_host {
 
 /* signals.c */
 void host_signals_install(void);
+/* SIGHUPs received so far (the log sink reopens its file on a change). */
+unsigned host_signals_hup_count(void);
 /* lua_worker.c: run one core's Lua loop to completion; returns an exit code */
 int host_worker_run(struct mos_host *h, struct host_worker *w);
 void host_worker_close_lua(struct host_worker *w);

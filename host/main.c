@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "host.h"
+#include "log_sink.h"
 #include "io_setup.h"
 
 #ifndef MOS_VERSION
@@ -46,7 +47,8 @@ static void usage(FILE *out)
           "  -h, --help            this text\n"
           "  -V, --version         print the version\n"
           "\n"
-          "Signals: SIGHUP reloads the script (a failing script keeps the old one),\n"
+          "Signals: SIGHUP reloads the script (a failing script keeps the old one)\n"
+          "and reopens the log file,\n"
           "SIGUSR1 writes the --stats file, SIGINT/SIGTERM stop after the current\n"
           "packet and end every flow.\n"
           "\n"
@@ -259,6 +261,8 @@ int main(int argc, char **argv)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     h->cfg.run_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    if (log_sink_open(h) < 0)
+        return HOST_EXIT_USAGE;
     int rc = io_setup_open(h);
     if (rc != HOST_EXIT_OK) {
         io_setup_close(h);
@@ -318,6 +322,7 @@ int main(int argc, char **argv)
                 rc = HOST_EXIT_RUNTIME;
         }
     }
+    log_sink_close(h); /* every record written or counted as dropped, for --stats */
     int se = h->check ? 0 : host_stats_write(h);
     if (se < 0) {
         fprintf(stderr, "mos-lua: --stats %s: %s\n", h->stats_file, strerror(-se));
@@ -331,6 +336,7 @@ int main(int argc, char **argv)
         core_destroy(w->core);
     }
     io_setup_close(h);
+    log_sink_free(h);
     for (int i = 0; i < h->nparams; i++)
         free((void *)h->params[i][0]);
     return rc;

@@ -44,6 +44,11 @@ int mos_host_write_stats(struct mos_host *h, int core, double lua_kb);
  * workers of one capture meet its end (or its truncation) alike, and the
  * user should read about it once. */
 int mos_host_once(struct mos_host *h, const char *msg);
+/* Hand one encoded log line (JSON, no trailing newline) to the log output
+ * (log.output, host/log_sink.c). Never blocks on the output: 0, or
+ * -ENOBUFS when log.buffer is full (the record is dropped and counted in
+ * log_records_dropped). Any thread. */
+int mos_log_write(struct mos_host *h, const char *line, uint32_t len);
 /* Modification time of a file in ns, or a negative errno code. */
 int64_t mos_host_mtime_ns(const char *path);
 

@@ -37,6 +37,11 @@ void host_signals_install(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+unsigned host_signals_hup_count(void)
+{
+    return (unsigned)sig_hup;
+}
+
 int mos_host_signals(struct mos_host *h, int core)
 {
     if (!h || core < 0 || (unsigned)core >= h->ncores)

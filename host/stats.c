@@ -19,6 +19,7 @@
 
 #include "host.h"
 #include "io_setup.h"
+#include "log_sink.h"
 
 static void write_counters(FILE *f, const uint64_t *v, unsigned n, const char *extra)
 {
@@ -65,10 +66,16 @@ int host_stats_write(struct mos_host *h)
     }
     fprintf(f, "{\"version\": \"%s\", \"cores\": %u, \"lua_mem_kb\": %.1f,\n \"counters\": ",
             MOS_VERSION, h->ncores, lua_kb);
-    char extra[128] = "";
+    char extra[384] = "";
     uint64_t krx, kdrop;
+    struct log_sink_stats ls;
+    log_sink_stats(h, &ls);
+    int k = snprintf(extra, sizeof(extra),
+                     ", \"log_records_written\": %llu, \"log_records_dropped\": %llu, \"log_reconnects\": %llu",
+                     (unsigned long long)ls.written, (unsigned long long)ls.dropped,
+                     (unsigned long long)ls.reconnects);
     if (io_setup_kernel_stats(h, &krx, &kdrop) == 0)
-        snprintf(extra, sizeof(extra), ", \"io_kernel_received\": %llu, \"io_kernel_dropped\": %llu",
+        snprintf(extra + k, sizeof(extra) - (size_t)k, ", \"io_kernel_received\": %llu, \"io_kernel_dropped\": %llu",
                  (unsigned long long)krx, (unsigned long long)kdrop);
     write_counters(f, total, n, extra);
     fputs(",\n \"per_core\": [", f);

@@ -46,15 +46,16 @@ R.SOCK_STREAM, R.SOCK_RAW = 1, 2
 
 ---------------------------------------------------------------- logging
 
-local log_fh = io.stderr
 local LEVELS = { error = 0, warn = 1, info = 2, debug = 3 }
 
-function R.set_log_file(path)
-  if path and path ~= "" then
-    local f, err = io.open(path, "a")
-    if not f then error("cannot open log file " .. path .. ": " .. tostring(err), 0) end
-    f:setvbuf("line")
-    log_fh = f
+-- Hand one encoded line (no newline) to the log output: the host's sink
+-- (log.output, host/log_sink.c: one FFI call that copies the line into a
+-- bounded queue and never waits for the output), or stderr outside the host.
+function R.emit_line(line)
+  if R.host ~= nil then
+    C.mos_log_write(R.host, line, #line)
+  else
+    io.stderr:write(line, "\n")
   end
 end
 
@@ -99,7 +100,7 @@ function R.log_record(rec, from_script, order, where)
   else
     tss = tostring(os.time())
   end
-  log_fh:write('{"ts":', tss, body == "{}" and "}" or "," .. body:sub(2), "\n")
+  R.emit_line('{"ts":' .. tss .. (body == "{}" and "}" or "," .. body:sub(2)))
 end
 
 ---------------------------------------------------------------- identities
@@ -846,7 +847,6 @@ function R.init(opts)
   R.quiet = opts.verbosity == 0
   if opts.verbosity == 0 then lvl = 0 elseif opts.verbosity == 2 and lvl < 3 then lvl = 3 end
   R.log_level = lvl
-  R.set_log_file(ffi.string(C.mos_config_log_file(R.core)))
   drop_on_error = ffi.string(C.mos_config_on_handler_error(R.core)) == "drop"
   R.timeout_ms = C.mos_config_handler_timeout_ms(R.core)
   P = R.host ~= nil and C.mos_host_progress(R.host, R.core_id) or nil

@@ -51,6 +51,49 @@ describe("mos module", function()
       '2\t10.0.0.3:40001\t10.0.0.2:8080\tGET / HTTP/1.1<CR><LF>Host: x<CR><LF><CR><LF>\tok\n', r.stdout)
   end)
 
+  -- Community IDs (seed 7) worked out with Python's hashlib from the spec's
+  -- byte layout; the uid's instance is decoded here from base62.
+  it("gives each flow a uid and a Community ID", function()
+    local r = run([[
+      local mos = require "mos"
+      local s = mos.socket("stream")
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        print(tonumber(flow.id), flow.community_id, flow.uid, flow.uid == flow.uid)
+      end)
+    ]], { config = { ["core.community_id_seed"] = 7, ["core.instance_id"] = 513 } })
+    assert.are.equal(0, r.exit, r.stderr)
+    local B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    local want = { "1:xbv65+8FdVJhpohL8vHRh5/+NJ8=", "1:8yDWgZKJu9tW0bJuuDmqYvSYMt4=" }
+    local n, uids = 0, {}
+    for id, cid, uid, stable in r.stdout:gmatch("(%d+)\t(%S+)\t(%S+)\t(%S+)\n") do
+      n = n + 1
+      assert.are.equal(want[tonumber(id)], cid)
+      assert.are.equal("true", stable)
+      assert.are.equal(23, #uid)
+      assert.are.equal("C", uid:sub(1, 1))
+      -- 22 base62 digits: a 128-bit number, decoded into four 32-bit limbs
+      -- (exact in doubles); bits 64..79 are the instance, above it the run
+      -- start in ms
+      local limb = { 0, 0, 0, 0 }
+      for i = 2, 23 do
+        local carry = B62:find(uid:sub(i, i), 1, true) - 1
+        for k = 4, 1, -1 do
+          local cur = limb[k] * 62 + carry
+          limb[k] = cur % 2 ^ 32
+          carry = math.floor(cur / 2 ^ 32)
+        end
+      end
+      assert.are.equal(513, limb[2] % 65536)
+      local run_ms = limb[1] * 65536 + math.floor(limb[2] / 65536)
+      assert.is_true(math.abs(run_ms / 1000 - os.time()) < 3600)
+      uids[uid] = true
+    end
+    assert.are.equal(2, n)
+    local distinct = 0
+    for _ in pairs(uids) do distinct = distinct + 1 end
+    assert.are.equal(2, distinct)
+  end)
+
   it("ppeeks without consuming and limits peek length", function()
     local r = run([[
       local mos = require "mos"
