@@ -19,7 +19,10 @@
 #     and its per-flow output (states, byte counts, stream contents) is the
 #     same for 1 and 2 workers (timestamps differ: DPDK stamps on receipt);
 #   - counters: nothing dropped by I/O, both workers got traffic with -n 2,
-#     and flows_peak is the maximum over cores, not their sum.
+#     and flows_peak is the maximum over cores, not their sum;
+#   - io.shard=0/2 and 1/2 (-n 2 each): every frame still leaves port 1 in
+#     per-flow order, and the two shards' flowdump outputs together are the
+#     same as -n 1's.
 # Skips (77) without root, python3/cc, or a mos-lua built with libdpdk.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,16 +61,18 @@ counter() { # counter STATS NAME
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["counters"][sys.argv[2]])' "$1" "$2" 2>/dev/null
 }
 
-# run N: mos-lua -n N inline on the pair until everything is forwarded
+# run NAME N [ARGS...]: mos-lua -n N inline on the pair until every frame
+# left (forwarded after the handlers, or untouched as another shard's)
 run() {
-    local n=$1 d=$T/n$1 i fwd=""
+    local name=$1 n=$2 d=$T/$1 i fwd="" other
+    shift 2
     mkdir -p "$d"
     cat >"$d/mos.conf" <<EOF
 [io]
 inline_pair = dpdk:net_pcap0,dpdk:net_pcap1
-dpdk_eal = --no-huge -m 1024 --no-pci --no-shconf --file-prefix=mosmw$$n$n --log-level=*:error --vdev=net_pcap0,rx_pcap=$T/in.pcap,tx_pcap=/dev/null --vdev=net_pcap1,rx_pcap=$T/empty.pcap,tx_pcap=$d/out.pcap
+dpdk_eal = --no-huge -m 1024 --no-pci --no-shconf --file-prefix=mosmw$$$name --log-level=*:error --vdev=net_pcap0,rx_pcap=$T/in.pcap,tx_pcap=/dev/null --vdev=net_pcap1,rx_pcap=$T/empty.pcap,tx_pcap=$d/out.pcap
 EOF
-    "$MOS" -q -n "$n" --stats "$d/stats.json" -s "out=$d/fd" "$SRC/scripts/flowdump.lua" "$d/mos.conf" \
+    "$MOS" -q -n "$n" "$@" --stats "$d/stats.json" -s "out=$d/fd" "$SRC/scripts/flowdump.lua" "$d/mos.conf" \
         >"$d/log" 2>&1 &
     local pid=$!
     pids+=("$pid")
@@ -82,14 +87,17 @@ EOF
         kill -USR1 "$pid" 2>/dev/null
         sleep 0.1
         fwd=$(counter "$d/stats.json" pkts_forwarded)
-        [ "${fwd:-0}" -ge "$N" ] && break
+        other=$(counter "$d/stats.json" pkts_other_shard)
+        [ $(( ${fwd:-0} + ${other:-0} )) -ge "$N" ] && break
     done
     kill -INT "$pid" 2>/dev/null
     wait "$pid"
     local rc=$?
-    [ "$rc" = 0 ] && ok "-n $n: exits 0 on SIGINT" || bad "-n $n: exit $rc: $(head -c 300 "$d/log")"
+    [ "$rc" = 0 ] && ok "$name: exits 0 on SIGINT" || bad "$name: exit $rc: $(head -c 300 "$d/log")"
     fwd=$(counter "$d/stats.json" pkts_forwarded)
-    [ "${fwd:-}" = "$N" ] && ok "-n $n: pkts_forwarded = $N" || bad "-n $n: pkts_forwarded ${fwd:-?}, want $N"
+    other=$(counter "$d/stats.json" pkts_other_shard)
+    [ $(( ${fwd:-0} + ${other:-0} )) = "$N" ] && ok "$name: pkts_forwarded $fwd + pkts_other_shard $other = $N" ||
+        bad "$name: pkts_forwarded ${fwd:-?} + pkts_other_shard ${other:-?}, want $N"
 }
 
 # Per-flow packet sequences of a pcap (any byte order/resolution), keyed by
@@ -155,8 +163,11 @@ for l in sorted(out):
     print(l)
 PY
 
-run 1
-run 2
+run n1 1
+run n2 2
+# io.shard on DPDK, with the distributor splitting each shard over 2 workers
+run s0 2 -c io.shard=0/2
+run s1 2 -c io.shard=1/2
 
 for n in 1 2; do
     d=$T/n$n
@@ -191,6 +202,23 @@ if python3 "$T/norm.py" "$T/n1/fd" >"$T/norm1" && python3 "$T/norm.py" "$T/n2/fd
     ok "flowdump per-flow output identical for -n 1 and -n 2 ($(wc -l <"$T/norm1") flows)"
 else
     bad "flowdump per-flow output differs between -n 1 and -n 2: $(diff "$T/norm1" "$T/norm2" 2>&1 | head -c 400)"
+fi
+
+# Shards: each forwards every frame (its own after the handlers, the other
+# shard's untouched), and their flowdump outputs together are -n 1's.
+for sh in s0 s1; do
+    if r=$(python3 "$T/flows.py" "$T/in.pcap" "$T/$sh/out.pcap" 2>&1); then
+        ok "$sh: tx pcap = input, per flow, same order ($r)"
+    else
+        bad "$sh: tx pcap differs from the input: $r"
+    fi
+done
+if python3 "$T/norm.py" "$T/s0/fd" >"$T/norms" && python3 "$T/norm.py" "$T/s1/fd" >>"$T/norms" &&
+    LC_ALL=C sort "$T/norms" >"$T/norms.sorted" && [ -s "$T/s0/fd/flows.jsonl" ] && [ -s "$T/s1/fd/flows.jsonl" ] &&
+    cmp -s "$T/norm1" "$T/norms.sorted"; then
+    ok "flowdump per-flow output of shards 0/2 + 1/2 = -n 1's"
+else
+    bad "shards' flowdump output differs from -n 1's: $(diff "$T/norm1" "$T/norms.sorted" 2>&1 | head -c 400)"
 fi
 
 if python3 - "$T/n2/stats.json" <<'PY'; then

@@ -11,6 +11,7 @@
 #include "decode.h"
 #include "engine.h"
 #include "event_tree.h"
+#include "flow_hash.h"
 #include "pkt_rewrite.h"
 #include "pktbuild.h"
 
@@ -328,4 +329,69 @@ Test(inline_mode, rewrite_errors)
     run();
     /* outside any packet's events: its own code, not end of input */
     cr_expect_eq(core_pkt_rewrite(core, MOS_PART_PAYLOAD, 0, 1, (const uint8_t *)"x", 1), MOS_E_NO_PACKET);
+}
+
+/* io.shard inline: frames of another shard are forwarded untouched and
+ * counted, never decoded; the own shard's go through the engine. The shard
+ * of the flow is taken from flow_hash_frame (both directions alike). */
+static void reshard(uint32_t index)
+{
+    core_destroy(core);
+    struct mos_config cfg;
+    config_defaults(&cfg);
+    cfg.npairs = 1;
+    strcpy(cfg.inline_pairs[0][0], "a");
+    strcpy(cfg.inline_pairs[0][1], "b");
+    cfg.shard[0] = index;
+    cfg.shard[1] = 2;
+    cr_assert_eq(core_create(&cfg, 0, &core), 0);
+    core_set_io(core, &X.io);
+    int s = core_socket(core, MOS_SOCK_MONITOR_STREAM);
+    cr_assert_eq(core_register(core, s, MOS_ON_PKT_IN, MOS_HK_SND, 1, false), 0);
+}
+
+static unsigned flow_shard(void)
+{
+    unsigned a = flow_hash_worker(flow_hash_frame(1, X.in[0], X.frames[0].caplen, 0), 2);
+    unsigned b = flow_hash_worker(flow_hash_frame(1, X.in[1], X.frames[1].caplen, 0), 2);
+    cr_assert_eq(a, b, "the two directions hash to different shards");
+    return a;
+}
+
+Test(inline_mode, other_shard_forwarded_untouched)
+{
+    handshake();
+    c2s(1001, 5001, PKT_ACK, "hello");
+    reshard(1 - flow_shard());
+    action = ACT_DROP; /* would drop packet 3 if the engine saw it */
+    action_pkt = 3;
+    run();
+    cr_assert_eq(X.nout, 4);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(X.out[i].port, X.frames[i].port ^ 1);
+        cr_expect_eq(X.out[i].len, X.frames[i].caplen);
+        cr_expect(memcmp(X.out[i].data, X.in[i], X.out[i].len) == 0, "frame %d changed", i);
+    }
+    const struct mos_counters *c = core_counters(core);
+    cr_expect_eq(c->pkts_other_shard, 4);
+    cr_expect_eq(c->pkts_in, 0);
+    cr_expect_eq(c->pkts_forwarded, 0);
+    cr_expect_eq(c->pkts_dropped_handler, 0);
+    cr_expect_eq(c->flows_created, 0);
+}
+
+Test(inline_mode, own_shard_processed)
+{
+    handshake();
+    c2s(1001, 5001, PKT_ACK, "hello");
+    reshard(flow_shard());
+    action = ACT_DROP;
+    action_pkt = 3;
+    run();
+    cr_expect_eq(X.nout, 3);
+    const struct mos_counters *c = core_counters(core);
+    cr_expect_eq(c->pkts_other_shard, 0);
+    cr_expect_eq(c->pkts_in, 4);
+    cr_expect_eq(c->pkts_dropped_handler, 1);
+    cr_expect_eq(c->flows_created, 1);
 }
