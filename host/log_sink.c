@@ -47,6 +47,7 @@
 #include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,16 +367,19 @@ static int send_stream(struct log_sink *s, struct rec *first, int n)
     /* one buffer per batch: records are small and a batch is bounded */
     size_t total = 0;
     struct rec *r = first;
-    for (int i = 0; i < n; i++, r = r->next)
+    for (int i = 0; i < n; i++) {
         total += r->len;
+        r = i + 1 < n ? r->next : NULL; /* never past the batch: producers link there */
+    }
     char *buf = malloc(total);
     if (!buf)
         return -ENOMEM;
     size_t off = 0;
     r = first;
-    for (int i = 0; i < n; i++, r = r->next) {
+    for (int i = 0; i < n; i++) {
         memcpy(buf + off, r->data, r->len);
         off += r->len;
+        r = i + 1 < n ? r->next : NULL;
     }
     int rc = write_all(s, buf, total);
     free(buf);
@@ -410,7 +414,7 @@ static int send_dgrams(struct log_sink *s, struct rec *first, int n)
         hlen = (size_t)snprintf(hdr, sizeof(hdr), "<14>%s mos-lua[%d]: ", ts, (int)getpid());
     }
     struct rec *r = first;
-    for (int i = 0; i < n; i++, r = r->next) {
+    for (int i = 0; i < n; i++, r = i < n ? r->next : NULL) {
         struct iovec iov[2] = {{hdr, hlen}, {r->data, r->len - 1}}; /* no '\n' in a datagram */
         struct msghdr m = {.msg_iov = hlen ? iov : iov + 1, .msg_iovlen = hlen ? 2 : 1};
         uint64_t until = mono_ns() + IO_TIMEOUT_MS * 1000000ull;
@@ -431,9 +435,10 @@ static int send_dgrams(struct log_sink *s, struct rec *first, int n)
             pthread_mutex_unlock(&s->lock);
             if (e == EMSGSIZE) { /* this record can never go: drop it alone */
                 pthread_mutex_lock(&s->lock);
-                s->unsent = r->next;
+                struct rec *after = r->next;
+                s->unsent = after;
                 pthread_mutex_unlock(&s->lock);
-                release_upto(s, r->next, false);
+                release_upto(s, after, false);
                 return 0;
             }
             return -e;
@@ -447,7 +452,7 @@ static int send_redis(struct log_sink *s, struct rec *first, int n)
     const struct mos_config *c = &s->h->cfg;
     bool stream = strcmp(c->log_redis_mode, "stream") == 0;
     struct rec *r = first;
-    for (int i = 0; i < n; i++, r = r->next) {
+    for (int i = 0; i < n; i++, r = i < n ? r->next : NULL) {
         int rc = stream ? redisAppendCommand(s->redis, "XADD %s * event %b", c->log_redis_key, r->data,
                                              (size_t)(r->len - 1))
                         : redisAppendCommand(s->redis, "RPUSH %s %b", c->log_redis_key, r->data,
@@ -457,7 +462,7 @@ static int send_redis(struct log_sink *s, struct rec *first, int n)
     }
     r = first;
     for (int i = 0; i < n; i++) {
-        struct rec *next = r->next; /* r is freed once confirmed */
+        struct rec *next = i + 1 < n ? r->next : NULL; /* r is freed once confirmed; NULL: up to unsent */
         redisReply *rep = NULL;
         if (redisGetReply(s->redis, (void **)&rep) != REDIS_OK || !rep) {
             snprintf(s->err, sizeof(s->err), "%s", s->redis->errstr);
@@ -492,6 +497,13 @@ static void on_hup(struct log_sink *s)
 static void *writer_main(void *arg)
 {
     struct log_sink *s = arg;
+    /* A write to a peer that went away (hiredis writes with write(2)) must
+     * fail with EPIPE here, not kill the process: SIGPIPE is a per-thread
+     * signal, blocked in this thread only. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     for (;;) {
         pthread_mutex_lock(&s->lock);
         while (!s->stop && !(s->unsent && (s->connected || mono_ns() >= s->next_try))) {
