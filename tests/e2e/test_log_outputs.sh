@@ -18,9 +18,10 @@
 #   - a stream socket nobody reads, with a 64 KiB log.buffer: records
 #     dropped and counted, every connection still processed.
 # Each time: every connection was processed (ev_conn_start), the records
-# that arrived are in order with no duplicate, exactly log_records_written
-# of them arrived, and log_records_written + log_records_dropped = records
-# logged.
+# that arrived are in order with no duplicate, at least log_records_written
+# of them arrived (and at most that plus log_records_dropped: a record sent
+# but never confirmed is given up, even if the reader got it before dying),
+# and log_records_written + log_records_dropped = records logged.
 #
 # Exit: 0 all good, 1 failures, 77 skipped (no mos-lua; the redis part is
 # reported as skipped, not passed, when redis-server is absent).
@@ -55,7 +56,8 @@ w.close()
 PY
 
 cat >"$WORK/reader.py" <<'PY'
-# reader.py stream|dgram PATH OUT: append every line read to OUT at once;
+# reader.py stream|dgram PATH OUT: append every line read to OUT at once
+# (complete lines only, as a log pipeline's line reader takes them);
 # SIGTERM: exit at once, leaving what the socket still holds unread.
 import os, signal, socket, sys
 kind, path, out = sys.argv[1:4]
@@ -88,6 +90,7 @@ while not stop:
     except socket.timeout:
         continue
     c.settimeout(0.05)
+    part = b""
     while not stop:
         try:
             d = c.recv(4096)
@@ -95,7 +98,13 @@ while not stop:
             continue
         if not d:
             break
-        f.write(d)
+        # a line-oriented reader keeps complete lines only: the tail of a
+        # record cut by the connection's end is not a record
+        part += d
+        cut = part.rfind(b"\n") + 1
+        if cut:
+            f.write(part[:cut])
+            part = part[cut:]
     c.close()
 PY
 
@@ -147,8 +156,11 @@ if c["ev_conn_start"] != nconn:
     errs.append("processed %d connections of %d" % (c["ev_conn_start"], nconn))
 if any(b <= a for a, b in zip(seqs, seqs[1:])):
     errs.append("records out of order or repeated")
-if len(seqs) != c["log_records_written"]:
-    errs.append("%d records arrived, log_records_written says %d" % (len(seqs), c["log_records_written"]))
+# every record counted as written arrived; of those given up (dropped),
+# some may have arrived too (read by the reader just before it died)
+if not c["log_records_written"] <= len(seqs) <= c["log_records_written"] + c["log_records_dropped"]:
+    errs.append("%d records arrived, log_records_written %d, dropped %d"
+                % (len(seqs), c["log_records_written"], c["log_records_dropped"]))
 if c["log_records_written"] + c["log_records_dropped"] != nconn:
     errs.append("written %d + dropped %d != %d logged" % (c["log_records_written"], c["log_records_dropped"], nconn))
 if len(seqs) < least:
