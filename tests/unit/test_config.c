@@ -340,7 +340,7 @@ Test(config, help_names_every_key)
     FILE *f = open_memstream(&text, &len);
     config_help(f);
     fclose(f);
-    cr_assert_eq(config_key_count(), 36);
+    cr_assert_eq(config_key_count(), 39);
     cr_assert_null(config_key_name(config_key_count()));
     for (unsigned i = 0; i < config_key_count(); i++)
         cr_assert_not_null(strstr(text, config_key_name(i)), "help lacks %s", config_key_name(i));
