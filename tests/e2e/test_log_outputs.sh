@@ -108,6 +108,18 @@ while not stop:
     c.close()
 PY
 
+# settle NAME OUT: before a datagram reader is stopped, let it take what the
+# run sent (log_records_written lines; up to 10 s on a loaded machine)
+settle() {
+    local want i
+    want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["counters"]["log_records_written"])' \
+        "$WORK/$1.stats" 2>/dev/null || echo 0)
+    for i in $(seq 100); do
+        [ "$(wc -l <"$2" 2>/dev/null || echo 0)" -ge "$want" ] && return 0
+        sleep 0.1
+    done
+}
+
 start_reader() { # start_reader KIND PATH OUT -> $READER
     rm -f "$3.ready"
     python3 "$WORK/reader.py" "$1" "$2" "$3" &
@@ -200,7 +212,7 @@ run udgram -c log.output=unix-dgram -c "log.socket=$DSOCK"
 sleep 0.7
 start_reader dgram "$DSOCK" "$WORK/udgram.got"
 finish udgram
-sleep 0.2
+settle udgram "$WORK/udgram.got"
 kill -TERM "$READER"; wait "$READER"
 verify udgram "$WORK/udgram.got" "$NCONN"
 
@@ -208,7 +220,7 @@ verify udgram "$WORK/udgram.got" "$NCONN"
 start_reader dgram "$DSOCK" "$WORK/syslog.got"
 run syslog -c log.output=syslog -c "log.socket=$DSOCK"
 finish syslog
-sleep 0.2
+settle syslog "$WORK/syslog.got"
 kill -TERM "$READER"; wait "$READER"
 verify syslog "$WORK/syslog.got" "$NCONN"
 grep -Eq '^<14>[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} mos-lua\[[0-9]+\]: \{' "$WORK/syslog.got" ||
