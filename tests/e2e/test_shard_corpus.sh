@@ -40,8 +40,9 @@ def flows(d):
     for line in open(path):
         r = json.loads(line)
         for dirn in ("c2s", "s2c"):
-            f = r[dirn].pop("file")
-            r[dirn]["sha256"] = hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
+            f = r[dirn].pop("file", None) # none for an empty direction
+            data = open(os.path.join(d, f), "rb").read() if f else b""
+            r[dirn]["sha256"] = hashlib.sha256(data).hexdigest()
         out.append(json.dumps(r, sort_keys=True))
     return out
 want = flows(single)
