@@ -2,8 +2,8 @@
  * flow.h - one tracked connection: both endpoints' inferred TCP state and
  * their receive streams.
  *
- * The first members form the public prefix that bindings/mos_ffi.h declares
- * for LuaJIT (struct mos_flow { uint64_t id; uint64_t uctx; ... }); keep them
+ * The first members form the public prefix that core/mos_abi.h declares
+ * for LuaJIT (struct mos_flow { uint64_t id; uint64_t uctx; uint32_t slot; ... }); keep them
  * first and in this order.
  */
 #ifndef MOS_FLOW_H
@@ -40,20 +40,24 @@ struct mos_endpoint {
 };
 
 struct mos_flow {
-    /* --- public prefix (mirrored in bindings/mos_ffi.h) --- */
+    /* --- public prefix (mirrored in core/mos_abi.h) --- */
     uint64_t id;            /* unique per core, never reused */
     uint64_t uctx;          /* mtcp_set_uctx / host context */
+    uint32_t slot;          /* place in the flow table's slab (flow_table_slot); reused after the
+                             * flow is freed, so (slot, id) names a flow: Lua's flow.ctx is an
+                             * array indexed by slot, checked against id */
     /* --- private. What every packet reads comes first (lookup: hash,
      * hnext, key; then flags, LRU links, socket, trees): at 100k+ concurrent
      * flows each packet's flow is a cache miss, so the layout decides how
-     * many lines a packet costs. --- */
+     * many lines a packet costs. The small members after the key fill the
+     * 46-byte key's tail up to the next pointer (no padding holes). --- */
     uint32_t hash;
+    struct mos_flow *hnext;           /* hash chain (flow_table.c) */
+    struct mos_flow_key key;
     uint8_t tclass;                   /* timeout class (flow_table.c) */
     uint8_t cli_end;        /* which key end (0/1) is the client */
     uint8_t handshake;      /* enum mos_handshake */
     bool syn_data_pending;  /* data on a SYN waiting for its ACK */
-    struct mos_flow *hnext;           /* hash chain (flow_table.c) */
-    struct mos_flow_key key;
     bool ended;             /* CONN_END queued */
     bool drop;              /* current packet verdict (inline) */
     uint8_t end_reason;     /* enum flow_end_reason */

@@ -177,6 +177,7 @@ struct mos_flow *flow_table_insert(struct flow_table *t, const struct mos_flow_k
         return NULL;
     }
     memset(f, 0, sizeof(*f));
+    f->slot = (uint32_t)(f - t->slab);
     f->key = *k;
     f->hash = hash;
     f->first_ts = f->last_ts = now;
@@ -275,7 +276,8 @@ struct mos_flow *flow_table_next(struct flow_table *t, uint32_t *cursor)
 
 uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f)
 {
-    return (uint32_t)(f - t->slab);
+    (void)t;
+    return f->slot;
 }
 
 struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot)

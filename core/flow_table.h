@@ -45,8 +45,9 @@ bool flow_table_idle_expired(const struct flow_table *t, const struct mos_flow *
 /* Unlink and free (the caller has already freed its streams). */
 void flow_table_remove(struct flow_table *t, struct mos_flow *f);
 uint32_t flow_table_count(const struct flow_table *t);
-/* Stable slot index of a flow (its place in the slab) and back; flow_table_at
- * returns NULL for a free slot or one out of range. */
+/* Stable slot index of a flow (its place in the slab, also f->slot) and
+ * back; flow_table_at returns NULL for a free slot or one out of range. A
+ * slot is reused after remove: pair it with f->id. */
 uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f);
 struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot);
 /* In-use flow at the lowest slot >= *cursor, with *cursor moved past it;
@@ -55,9 +56,5 @@ struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot);
 struct mos_flow *flow_table_next(struct flow_table *t, uint32_t *cursor);
 /* Iterate every flow (shutdown); f may be removed inside the callback. */
 void flow_table_foreach(struct flow_table *t, void (*fn)(struct mos_flow *, void *), void *arg);
-/* Stable index of a flow in the table (0..capacity-1), and back: NULL when
- * the slot is free. A slot is reused after remove; pair it with f->id. */
-uint32_t flow_table_slot(const struct flow_table *t, const struct mos_flow *f);
-struct mos_flow *flow_table_at(struct flow_table *t, uint32_t slot);
 
 #endif

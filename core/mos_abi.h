@@ -22,6 +22,7 @@ struct mos_flow;
 struct mos_flow {
     uint64_t id;
     uint64_t uctx;
+    uint32_t slot;
 };
 #endif
 

@@ -33,7 +33,7 @@ local methods = {}
 local getters = {}
 
 local ctx_of = R.ctx_of
-function getters.ctx(f) return ctx_of(tonumber(f.id)) end
+function getters.ctx(f) return ctx_of(f) end
 
 local function endpoint(f, side)
   local n = C.mos_flow_endpoint(R.core, f, side, str_buf, 80)
@@ -295,7 +295,7 @@ ffi.metatype("struct mos_flow", {
   __index = function(f, k)
     -- ctx first: filters and handlers read it on every event (k is a
     -- constant in a trace, so the test costs nothing once compiled)
-    if k == "ctx" then return ctx_of(tonumber(f.id)) end
+    if k == "ctx" then return ctx_of(f) end
     local m = methods[k]
     if m ~= nil then return m end
     local g = getters[k]

@@ -12,9 +12,11 @@
 --     stores per call into the host's progress block (host/mos_host.h) from
 --     which the host's watchdog thread detects a call running past
 --     lua.handler_timeout (host/watchdog.c).
---   * per-flow Lua data (flow.ctx, per-flow registrations) keyed by the
---     flow id, which the engine never reuses; dropped after the flow's
---     CONN_END batch.
+--   * per-flow Lua data: flow.ctx in an array indexed by the flow's slot
+--     in the engine's flow table (core/flow.h), checked against the flow id
+--     because slots are reused; per-flow registrations keyed by the flow id,
+--     which the engine never reuses. Both dropped after the flow's CONN_END
+--     batch.
 --   * scripts: loading in a fresh environment, and reloading with the
 --     socket-level registrations swapped atomically between two steps.
 local ffi = require "ffi"
@@ -210,35 +212,49 @@ R.call_fn = call_fn
 
 ---------------------------------------------------------------- flows
 
-R.ctx = {}          -- flow id (number) -> table
+local new_tab_early = require "table.new"
+
+-- flow.ctx: the table of the flow in slot s is ctxs[2s+1], and ctxs[2s+2]
+-- is the id of the flow it belongs to (0 when none): a flow's ctx costs one
+-- array read and one compare, the pair sits in one cache line, and the
+-- array neither grows with the number of flows ever seen (slots are reused)
+-- nor hashes anything. The id check matters because a slot's next flow may
+-- reach Lua before an ended flow's ctx is dropped (a flow that ended
+-- without its CONN_END reaching Lua, e.g. one seen only by a raw socket):
+-- the stale table is then simply replaced. Freed slots hold false/0 rather
+-- than nil so the array part stays dense and is never shrunk by a rehash.
+local ctxs = new_tab_early(2 * 4096, 0)
+R.ctxs = ctxs
 R.flow_regs = {}    -- flow id -> list of {event, hook, id}
-local ended = {}    -- flow ids whose CONN_END was in this batch
+local ended_slot, ended_id = {}, {} -- flows whose CONN_END was in this batch
 local nended = 0
 
--- flow.ctx of the flow seen last: a dispatch reads its flow's ctx from
--- every handler and UDE filter, and the lookup in R.ctx (one entry per
--- live flow, hundreds of thousands) is then a single compare.
-local memo_fid, memo_ctx = -1, nil
-
-function R.ctx_of(fid)
-  if fid == memo_fid then return memo_ctx end
-  local ctxs = R.ctx
-  local t = ctxs[fid]
-  if t == nil then t = {}; ctxs[fid] = t end
-  memo_fid, memo_ctx = fid, t
+function R.ctx_of(f)
+  local i = 2 * f.slot + 1
+  local id = tonumber(f.id)
+  if ctxs[i + 1] == id then return ctxs[i] end
+  local t = {}
+  ctxs[i], ctxs[i + 1] = t, id
   return t
 end
 
 local timers_of_flow_end
 local script_traceback
 
-local function flow_end(fid)
+-- Number of live flow.ctx tables (tests, stats).
+function R.ctx_count()
+  local n = 0
+  for i = 2, #ctxs, 2 do if ctxs[i] ~= 0 and ctxs[i] ~= nil then n = n + 1 end end
+  return n
+end
+
+local function flow_end(slot, fid)
   timers_of_flow_end(fid)
-  R.ctx[fid] = nil
-  if fid == memo_fid then memo_fid, memo_ctx = -1, nil end
+  local i = 2 * slot + 1
+  if ctxs[i + 1] == fid then ctxs[i], ctxs[i + 1] = false, 0 end
   local regs = R.flow_regs[fid]
   if regs then
-    for i = 1, #regs do R.unref(regs[i][3]) end
+    for k = 1, #regs do R.unref(regs[k][3]) end
     R.flow_regs[fid] = nil
   end
 end
@@ -454,7 +470,7 @@ function R.dispatch(ev)
   end
   if e == 3 and flow ~= nil then -- CONN_END: forget the flow after this batch
     nended = nended + 1
-    ended[nended] = tonumber(flow.id)
+    ended_slot[nended], ended_id[nended] = flow.slot, tonumber(flow.id)
   end
 end
 
@@ -466,8 +482,7 @@ end
 
 function R.end_batch()
   for i = 1, nended do
-    flow_end(ended[i])
-    ended[i] = nil
+    flow_end(ended_slot[i], ended_id[i])
   end
   nended = 0
 end

@@ -30,6 +30,49 @@ describe("mos module", function()
     assert.are.equal("1\tx=y\n", r.stdout)
   end)
 
+  it("keeps flow.ctx per flow: fresh in a reused slot, freed at the flow's end", function()
+    -- 12 connections one after the other, each 3 + 4 + 3 = 10 packets: each
+    -- closes (FIN/FIN) before the next starts and ends when the next one's
+    -- first packet moves the clock past TIME_WAIT (the two can share a
+    -- batch, hence at most 2 live), so the flow table hands the same slot
+    -- out again and again
+    local dir = T.tmpdir()
+    local pk = {}
+    for i = 1, 12 do
+      for _, p in ipairs(T.conn({ client = "10.0.1." .. i, cport = 41000 + i, ts = 1700000000 + i,
+                                  data = { { "c", "x" }, { "s", "y" } } })) do
+        pk[#pk + 1] = p
+      end
+    end
+    T.write_pcap(dir .. "/seq.pcap", pk)
+    local r = run([[
+      local mos = require "mos"
+      local R = require "mos.runtime"
+      local s = mos.socket("stream")
+      local bad, live_max, uses = 0, 0, {}
+      s:on(mos.CONN_START, mos.HK_SND, function(flow)
+        if next(flow.ctx) ~= nil then bad = bad + 1 end
+        flow.ctx.id = tonumber(flow.id)
+        uses[flow.slot] = (uses[flow.slot] or 0) + 1
+      end)
+      s:on(mos.PKT_IN, mos.HK_SND, function(flow)
+        local c = flow.ctx
+        if c.id ~= tonumber(flow.id) then bad = bad + 1 end
+        c.n = (c.n or 0) + 1
+        live_max = math.max(live_max, R.ctx_count())
+      end)
+      s:on(mos.CONN_END, mos.HK_NONE, function(flow) io.write(flow.ctx.n, " ") end)
+      mos.on_exit(function()
+        local most = 0
+        for _, n in pairs(uses) do most = math.max(most, n) end
+        print("\nbad", bad, "live_max<=2", live_max <= 2, "live_at_exit", R.ctx_count(), "slot_reused", most > 1)
+      end)
+    ]], { capture = dir .. "/seq.pcap" })
+    assert.are.equal(0, r.exit, r.stderr)
+    assert.are.equal(string.rep("10 ", 12) .. "\nbad\t0\tlive_max<=2\ttrue\tlive_at_exit\t0\tslot_reused\ttrue\n",
+      r.stdout)
+  end)
+
   it("peeks each direction's bytes, consuming them", function()
     local r = run([[
       local mos = require "mos"
