@@ -177,7 +177,11 @@ mos.on_finish(function()
   local sorted = out .. "/.flows.sorted"
   local f = assert(io.open(out .. "/flows.jsonl", "w"))
   if #parts > 0 then
-    local rc = os.execute("LC_ALL=C sort -o " .. q(sorted) .. " " .. table.concat(parts, " "))
+    -- sort runs with SIGINT and SIGHUP ignored (inherited through exec): the
+    -- run is already stopping, and a stop signal sent to the whole process
+    -- group (a second Ctrl-C, timeout(1) passing one on) must not kill the
+    -- merge and lose the output.
+    local rc = os.execute("trap '' INT HUP; LC_ALL=C sort -o " .. q(sorted) .. " " .. table.concat(parts, " "))
     if rc ~= 0 and rc ~= true then error("flowdump: sort(1) failed on " .. table.concat(parts, " ")) end
     for _, p in ipairs(names) do os.remove(p) end
     local rename, dir, n = os.rename, out .. "/", 0
