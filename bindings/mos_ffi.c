@@ -17,12 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "community_id.h"
 #include "engine.h"
 #include "event_tree.h"
 #include "flow.h"
 #include "flow_ops.h"
-#include "flow_uid.h"
 #include "mos_error.h"
 #include "mos_types.h"
 #include "stream_match.h"
@@ -280,19 +278,12 @@ int mos_addr_parse(const char *text, uint8_t *out)
 
 int mos_flow_uid(struct mos_core *c, struct mos_flow *f, char *buf, uint32_t len)
 {
-    if (!c || !f || !buf)
-        return -EINVAL;
-    const struct mos_config *cfg = core_config(c);
-    return flow_uid_format(cfg->run_ms, (uint16_t)cfg->instance_id, f->id, buf, len);
+    return flow_ops_uid(c, f, buf, len);
 }
 
 int mos_flow_community_id(struct mos_core *c, struct mos_flow *f, char *buf, uint32_t len)
 {
-    if (!c || !f || !buf)
-        return -EINVAL;
-    const struct mos_flow_key *k = &f->key;
-    return community_id_v1((uint16_t)core_config(c)->community_id_seed, k->ip_ver, k->addr[0], k->addr[1],
-                           k->proto, k->port[0], k->port[1], buf, len);
+    return flow_ops_community_id(c, f, buf, len);
 }
 
 int mos_flow_endpoint(struct mos_core *c, struct mos_flow *f, int side, char *buf, uint32_t len)

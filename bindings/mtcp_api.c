@@ -25,13 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "community_id.h"
 #include "config.h"
 #include "engine.h"
 #include "event_tree.h"
 #include "flow.h"
 #include "flow_ops.h"
-#include "flow_uid.h"
 #include "io.h"
 #include "mos_error.h"
 #include "pkt_rewrite.h"
@@ -551,13 +549,9 @@ int mtcp_getsockopt(mctx_t m, int sockid, int level, int optname, void *optval, 
     if (!f)
         return fail(EBADF);
     if (optname == MOS_FLOW_UID || optname == MOS_FLOW_COMMUNITY_ID) {
-        const struct mos_config *cfg = core_config(m->core);
-        const struct mos_flow_key *k = &f->key;
-        char id[COMMUNITY_ID_LEN > FLOW_UID_LEN ? COMMUNITY_ID_LEN : FLOW_UID_LEN];
-        int n = optname == MOS_FLOW_UID
-                    ? flow_uid_format(cfg->run_ms, (uint16_t)cfg->instance_id, f->id, id, sizeof(id))
-                    : community_id_v1((uint16_t)cfg->community_id_seed, k->ip_ver, k->addr[0], k->addr[1],
-                                      k->proto, k->port[0], k->port[1], id, sizeof(id));
+        char id[FLOW_OPS_ID_LEN];
+        int n = optname == MOS_FLOW_UID ? flow_ops_uid(m->core, f, id, sizeof(id))
+                                        : flow_ops_community_id(m->core, f, id, sizeof(id));
         if (n < 0 || *optlen < (socklen_t)n + 1)
             return fail(EINVAL);
         memcpy(optval, id, (size_t)n + 1);

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "community_id.h"
 #include "config.h"
+#include "flow_uid.h"
 #include "engine_priv.h"
 
 static bool side_ok(int side) { return side == MOS_SIDE_CLI || side == MOS_SIDE_SVR; }
@@ -219,4 +221,23 @@ int flow_ops_rewrite(struct mos_core *c, const struct mos_flow *f, int part, uin
             return MOS_E_OTHER_FLOW; /* the packet being processed is not this flow's */
     }
     return core_pkt_rewrite(c, part, off, remove, data, len);
+}
+
+_Static_assert(FLOW_OPS_ID_LEN >= FLOW_UID_LEN && FLOW_OPS_ID_LEN >= COMMUNITY_ID_LEN, "room for either id");
+
+int flow_ops_uid(struct mos_core *c, const struct mos_flow *f, char *buf, uint32_t len)
+{
+    if (!c || !f || !buf)
+        return -EINVAL;
+    const struct mos_config *cfg = core_config(c);
+    return flow_uid_format(cfg->run_ms, (uint16_t)cfg->instance_id, f->id, buf, len);
+}
+
+int flow_ops_community_id(struct mos_core *c, const struct mos_flow *f, char *buf, uint32_t len)
+{
+    if (!c || !f || !buf)
+        return -EINVAL;
+    const struct mos_flow_key *k = &f->key;
+    return community_id_v1((uint16_t)core_config(c)->community_id_seed, k->ip_ver, k->addr[0], k->addr[1],
+                           k->proto, k->port[0], k->port[1], buf, len);
 }

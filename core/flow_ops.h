@@ -79,4 +79,11 @@ int flow_ops_pkt(struct mos_core *c, const struct mos_pkt **p);
 int flow_ops_rewrite(struct mos_core *c, const struct mos_flow *f, int part, uint32_t off, uint32_t remove,
                      const uint8_t *data, uint32_t len);
 
+/* The flow's identity as NUL-terminated text: its uid, unique across
+ * cores, instances and restarts (flow_uid.c), or its Community ID v1
+ * (community_id.c). Returns the length written, or a negative code. */
+#define FLOW_OPS_ID_LEN 32 /* >= FLOW_UID_LEN and COMMUNITY_ID_LEN */
+int flow_ops_uid(struct mos_core *c, const struct mos_flow *f, char *buf, uint32_t len);
+int flow_ops_community_id(struct mos_core *c, const struct mos_flow *f, char *buf, uint32_t len);
+
 #endif
